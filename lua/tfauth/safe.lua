@@ -1,0 +1,66 @@
+--- tfauth.safe: the same API as tfauth, returning nil, err instead of raising.
+-- Only tfauth errors are turned into return values; anything else (a bug in
+-- the calling code, say) still raises.
+local tfauth = require "tfauth"
+
+local is_error = tfauth.is_error
+
+local function returning(ok, ...)
+  if ok then return ... end
+  local err = ...
+  if is_error(err) then return nil, err end
+  error(err, 0)
+end
+
+local function safely(f)
+  return function(...) return returning(pcall(f, ...)) end
+end
+
+local safe = {
+  _VERSION = tfauth._VERSION,
+  version = tfauth.version,
+  Error = tfauth.Error,
+  is_error = is_error,
+  kinds = tfauth.kinds,
+  operations = tfauth.operations,
+}
+
+-- A safe client wraps a client: same methods, nil, err on failure.
+local SafeClient = { __name = "tfauth.safe.client" }
+local methods = {}
+SafeClient.__index = methods
+
+for name in pairs(tfauth.operations) do
+  methods[name] = function(self, params, overrides)
+    if getmetatable(self) ~= SafeClient then
+      error("tfauth.safe: " .. name .. " must be called as client:" .. name .. "{...}", 2)
+    end
+    return returning(pcall(self.client[name], self.client, params, overrides))
+  end
+end
+
+function methods:close() return self.client:close() end
+function methods:is_open() return self.client:is_open() end
+SafeClient.__close = function(self) self.client:close() end
+SafeClient.__tostring = function(self) return "tfauth.safe." .. tostring(self.client):gsub("^tfauth%.", "") end
+
+local function wrap(client) return setmetatable({ client = client }, SafeClient) end
+
+--- A client whose methods return nil, err.
+function safe.new(config)
+  local client, err = returning(pcall(tfauth.new, config))
+  if not client then return nil, err end
+  return wrap(client)
+end
+
+function safe.configure(config)
+  local client, err = returning(pcall(tfauth.configure, config))
+  if not client then return nil, err end
+  return wrap(client)
+end
+
+for name in pairs(tfauth.operations) do
+  safe[name] = safely(tfauth[name])
+end
+
+return safe

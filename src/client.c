@@ -1,0 +1,311 @@
+/* client.c: the client userdata: configuration, the operation methods, close.
+ *
+ * One metatable, registered here, with __gc, __close, __tostring and an
+ * __index table holding a method per operation name and alias. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "check.h"
+#include "transport.h"
+
+#define DEFAULT_TIMEOUT_MS 30000L
+#define DEFAULT_CONNECT_TIMEOUT_MS 10000L
+#define DEFAULT_MAX_RESPONSE 1048576L
+#define MAX_TIMEOUT_MS 86400000L
+#define MAX_RESPONSE_LIMIT (256L * 1048576L)
+
+static const char *const config_keys[] = {
+    "server_url", "bearer", "timeout_ms", "connect_timeout_ms", "retries", "http_headers",
+    "user_agent", "tls", "proxy", "max_response_bytes", "debug", NULL};
+static const char *const tls_keys[] = {"verify", "ca_file", "ca_path", "cert", "key", NULL};
+
+static tf_client *check_client(lua_State *L) {
+    return (tf_client *)luaL_checkudata(L, 1, TF_CLIENT_MT);
+}
+
+/* ---- configuration ------------------------------------------------------------------ */
+
+/* Field `name` of the table at t, pushed; nil becomes getenv(env) if set. */
+static void get_or_env(lua_State *L, int t, const char *name, const char *env) {
+    const char *value;
+    lua_getfield(L, t, name);
+    if (lua_isnil(L, -1) && env && (value = getenv(env)) && *value) {
+        lua_pop(L, 1);
+        lua_pushstring(L, value);
+    }
+}
+
+static const char *opt_text(lua_State *L, const char *op, int t, const char *name,
+                            const char *label) {
+    lua_getfield(L, t, name);
+    return lua_isnil(L, -1) ? NULL : tf_check_text(L, op, label, -1, TF_TEXT_HEADER, NULL);
+}
+
+static long opt_positive(lua_State *L, const char *op, int t, const char *name, long dflt,
+                         long max) {
+    long v = dflt;
+    lua_getfield(L, t, name);
+    if (!lua_isnil(L, -1)) v = tf_check_positive(L, op, name, -1, max);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* Pushes a copy of the table at idx, `depth` levels deep: what was checked
+ * is what is used, whatever the caller later does to its own table. */
+static void push_copy(lua_State *L, int idx, int depth) {
+    idx = lua_absindex(L, idx);
+    if (!lua_istable(L, idx) || depth == 0) {
+        lua_pushvalue(L, idx);
+        return;
+    }
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        lua_pushvalue(L, -2);
+        push_copy(L, -2, depth - 1);
+        lua_rawset(L, -5);
+        lua_pop(L, 1);
+    }
+}
+
+static void check_tls(lua_State *L, const char *op, int cfg, tf_transport_config *tc) {
+    int t;
+    tc->tls_verify = 1;
+    lua_getfield(L, cfg, "tls");
+    if (lua_isnil(L, -1)) return;
+    if (!lua_istable(L, -1)) tf_argerror(L, op, "tls", "expected a table, got %s", tf_type_name(L, -1));
+    t = lua_gettop(L);
+    tf_check_keys(L, op, "tls field", t, tls_keys);
+    lua_getfield(L, t, "verify");
+    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+        tf_argerror(L, op, "tls.verify", "expected a boolean, got %s", tf_type_name(L, -1));
+    tc->tls_verify = lua_isnil(L, -1) || lua_toboolean(L, -1);
+    tc->ca_file = opt_text(L, op, t, "ca_file", "tls.ca_file");
+    tc->ca_path = opt_text(L, op, t, "ca_path", "tls.ca_path");
+    tc->cert = opt_text(L, op, t, "cert", "tls.cert");
+    tc->key = opt_text(L, op, t, "key", "tls.key");
+}
+
+/* tfauth.core.new(config[, operation]): checks everything, then builds. */
+static int client_new(lua_State *L) {
+    const char *op = luaL_optstring(L, 2, "new");
+    tf_transport_config tc;
+    tf_client *c;
+    const char *base;
+    long timeout, connect_timeout, max_response;
+    char err[128];
+    int cfg, saved;
+
+    lua_settop(L, 2);
+    if (lua_isnil(L, 1)) {
+        lua_newtable(L);
+        lua_replace(L, 1);
+    }
+    if (!lua_istable(L, 1)) tf_argerror(L, op, "config", "expected a table, got %s", tf_type_name(L, 1));
+    cfg = 1;
+    tf_check_keys(L, op, "config field", cfg, config_keys);
+    memset(&tc, 0, sizeof tc);
+
+    get_or_env(L, cfg, "server_url", "TOANFNDTN_SERVER_URL");
+    if (lua_isnil(L, -1))
+        tf_argerror(L, op, "server_url", "is required (or set TOANFNDTN_SERVER_URL)");
+    base = tf_check_base_url(L, op, "server_url", -1);
+
+    lua_newtable(L); /* what calls read: bearer, http_headers, debug, retries */
+    saved = lua_gettop(L);
+    get_or_env(L, cfg, "bearer", "TOANFNDTN_BEARER");
+    if (lua_type(L, -1) == LUA_TSTRING) tf_check_text(L, op, "bearer", -1, TF_TEXT_HEADER, NULL);
+    else if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
+        tf_argerror(L, op, "bearer", "expected a string or a function, got %s", tf_type_name(L, -1));
+    lua_setfield(L, saved, "bearer");
+    lua_getfield(L, cfg, "http_headers");
+    if (!lua_isnil(L, -1)) tf_check_headers(L, op, "http_headers", -1);
+    push_copy(L, -1, 1);
+    lua_setfield(L, saved, "http_headers");
+    lua_getfield(L, cfg, "retries");
+    tf_check_retries(L, op, "retries", -1);
+    push_copy(L, -1, 2);
+    lua_setfield(L, saved, "retries");
+    lua_getfield(L, cfg, "debug");
+    if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
+        tf_argerror(L, op, "debug", "expected a function, got %s", tf_type_name(L, -1));
+    lua_setfield(L, saved, "debug");
+
+    timeout = opt_positive(L, op, cfg, "timeout_ms", DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS);
+    connect_timeout =
+        opt_positive(L, op, cfg, "connect_timeout_ms", DEFAULT_CONNECT_TIMEOUT_MS, MAX_TIMEOUT_MS);
+    max_response =
+        opt_positive(L, op, cfg, "max_response_bytes", DEFAULT_MAX_RESPONSE, MAX_RESPONSE_LIMIT);
+    tc.user_agent = opt_text(L, op, cfg, "user_agent", "user_agent");
+    if (!tc.user_agent) {
+        lua_getglobal(L, "_VERSION");
+        lua_pushfstring(L, "tfauth/%s libcurl/%s %s", TFAUTH_VERSION, tf_transport_version(),
+                        luaL_optstring(L, -1, "Lua"));
+        tc.user_agent = lua_tostring(L, -1);
+    }
+    tc.proxy = opt_text(L, op, cfg, "proxy", "proxy");
+    check_tls(L, op, cfg, &tc);
+
+    /* Everything is valid: build. The metatable goes on first so that __gc
+     * frees whatever part was built should anything below fail. */
+    c = (tf_client *)lua_newuserdata(L, sizeof *c);
+    memset(c, 0, sizeof *c);
+    c->config_ref = LUA_NOREF;
+    luaL_getmetatable(L, TF_CLIENT_MT);
+    lua_setmetatable(L, -2);
+    c->timeout_ms = timeout;
+    c->connect_timeout_ms = connect_timeout;
+    c->max_response_bytes = (size_t)max_response;
+    if (!(c->base_url = strdup(base))) return luaL_error(L, "tfauth: out of memory");
+    if (!(c->transport = tf_transport_new(&tc, err, sizeof err)))
+        return luaL_error(L, "tfauth: %s", err);
+    lua_pushvalue(L, saved);
+    c->config_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 1;
+}
+
+/* ---- a call ---------------------------------------------------------------------- */
+
+static int debug_wanted(lua_State *L, tf_client *c) {
+    int wanted;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->config_ref);
+    lua_getfield(L, -1, "debug");
+    wanted = lua_isfunction(L, -1);
+    lua_pop(L, 2);
+    return wanted;
+}
+
+/* Calls the debug function, if any, with one line; its errors are its own. */
+static void debug_line(lua_State *L, tf_client *c, const char *fmt, ...) {
+    va_list ap;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->config_ref);
+    lua_getfield(L, -1, "debug");
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 2);
+        return;
+    }
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);
+    lua_pop(L, 1);
+}
+
+/* "tfauth: <- login: 200 in 3.1 ms, 812 bytes" or the error's (redacted)
+ * message; the result or error is on top of the stack. */
+static void debug_response(lua_State *L, tf_client *c, const tf_request *req,
+                           const tf_response *res, int ok) {
+    char ms[32];
+    if (!debug_wanted(L, c)) return;
+    snprintf(ms, sizeof ms, "%.1f", res->seconds * 1000.0);
+    lua_getfield(L, -1, "message");
+    if (ok)
+        debug_line(L, c, "tfauth: <- %s: %d in %s ms, %d bytes", req->op->name, (int)res->status,
+                   ms, (int)res->body.len);
+    else
+        debug_line(L, c, "tfauth: <- %s: %s (%s ms)", req->op->name, lua_tostring(L, -1), ms);
+    lua_pop(L, 1);
+}
+
+static int client_call(lua_State *L) {
+    tf_client *c = check_client(L);
+    const tf_op *op = &tf_ops[lua_tointeger(L, lua_upvalueindex(1))];
+    const tf_response *res;
+    tf_request req;
+    int ok;
+
+    lua_settop(L, 3);
+    if (!c->transport) {
+        tf_error_push(L, TF_ARGUMENT, op->name, "argument 'client': the client is closed");
+        return lua_error(L);
+    }
+    if (c->busy) {
+        tf_error_push(L, TF_ARGUMENT, op->name,
+                      "argument 'client': busy with another request (called from its debug function?)");
+        return lua_error(L);
+    }
+    tf_prepare(L, c, op, 2, 3, &req);
+
+    c->busy = 1; /* from here to the response, req points into c's buffers */
+    debug_line(L, c, "tfauth: -> %s: %s %s, %d bytes", op->name, op->method, req.url,
+               (int)req.body_len);
+    res = tf_transport_perform(c->transport, &req, c->max_response_bytes);
+    c->busy = 0;
+
+    if (res->failed) {
+        tf_map_failure(L, &req, res);
+        ok = 0;
+    } else {
+        tf_push_headers(L, &res->headers);
+        ok = tf_map_response(L, &req, res->status, res->reason, -1,
+                             res->body.data ? res->body.data : "", res->body.len, res->truncated);
+    }
+    if (!ok) {
+        lua_pushinteger(L, 1);
+        lua_setfield(L, -2, "attempts");
+    }
+    debug_response(L, c, &req, res, ok);
+    return ok ? 1 : lua_error(L);
+}
+
+/* ---- lifetime ---------------------------------------------------------------------- */
+
+static int client_close(lua_State *L) {
+    tf_client *c = check_client(L);
+    tf_transport_free(c->transport);
+    c->transport = NULL;
+    free(c->base_url);
+    c->base_url = NULL;
+    tf_buf_free(&c->url);
+    luaL_unref(L, LUA_REGISTRYINDEX, c->config_ref);
+    c->config_ref = LUA_NOREF;
+    return 0;
+}
+
+static int client_tostring(lua_State *L) {
+    tf_client *c = check_client(L);
+    if (c->transport) lua_pushfstring(L, "tfauth.client (%s)", c->base_url);
+    else lua_pushliteral(L, "tfauth.client (closed)");
+    return 1;
+}
+
+static int client_is_open(lua_State *L) {
+    lua_pushboolean(L, check_client(L)->transport != NULL);
+    return 1;
+}
+
+void tf_open_client(lua_State *L, int module) {
+    static const luaL_Reg meta[] = {
+        {"__gc", client_close}, {"__close", client_close}, {"__tostring", client_tostring},
+        {NULL, NULL}};
+    static const luaL_Reg methods[] = {{"close", client_close}, {"is_open", client_is_open},
+                                       {NULL, NULL}};
+    size_t i, a;
+
+    luaL_newmetatable(L, TF_CLIENT_MT);
+    luaL_setfuncs(L, meta, 0);
+    lua_newtable(L); /* __index */
+    luaL_setfuncs(L, methods, 0);
+    lua_newtable(L); /* module.operations: every name -> its short name */
+    for (i = 0; i < tf_op_count; i++) {
+        lua_pushinteger(L, (lua_Integer)i);
+        lua_pushcclosure(L, client_call, 1);
+        for (a = 0; a < 2 && tf_ops[i].aliases[a]; a++) {
+            lua_pushvalue(L, -1);
+            lua_setfield(L, -4, tf_ops[i].aliases[a]);
+            lua_pushstring(L, tf_ops[i].name);
+            lua_setfield(L, -3, tf_ops[i].aliases[a]);
+        }
+        lua_setfield(L, -3, tf_ops[i].name);
+        lua_pushstring(L, tf_ops[i].name);
+        lua_setfield(L, -2, tf_ops[i].name);
+    }
+    lua_setfield(L, module, "operations");
+    lua_setfield(L, -2, "__index");
+    lua_pop(L, 1);
+
+    lua_pushcfunction(L, client_new);
+    lua_setfield(L, module, "new");
+}

@@ -1,0 +1,73 @@
+/* core.c: luaopen_tfauth_core, one opener per concern.
+ *
+ * libcurl is initialised once per process. JSON goes through a private
+ * lua-cjson instance (cjson.new()), so the host's own `cjson` settings are
+ * never read or changed. */
+#include "tfauth.h"
+#include "transport.h"
+
+#define JSON_ENCODE "tfauth.json.encode"
+#define JSON_DECODE "tfauth.json.decode"
+#define JSON_NULL "tfauth.json.null"
+
+void tf_json_encode(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, JSON_ENCODE);
+    lua_insert(L, -2);
+    lua_call(L, 1, 1);
+}
+
+int tf_json_decode(lua_State *L, const char *s, size_t len) {
+    lua_getfield(L, LUA_REGISTRYINDEX, JSON_DECODE);
+    lua_pushlstring(L, s, len);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    return 1;
+}
+
+void tf_push_json_null(lua_State *L) {
+    lua_getfield(L, LUA_REGISTRYINDEX, JSON_NULL);
+}
+
+/* cjson.new(), configured strictly: no NaN/Infinity, bounded nesting. */
+static void open_json(lua_State *L) {
+    lua_getglobal(L, "require");
+    lua_pushliteral(L, "cjson");
+    lua_call(L, 1, 1);
+    lua_getfield(L, -1, "new");
+    lua_call(L, 0, 1);
+    lua_getfield(L, -1, "decode_max_depth");
+    lua_pushinteger(L, 64);
+    lua_call(L, 1, 0);
+    lua_getfield(L, -1, "decode_invalid_numbers");
+    lua_pushboolean(L, 0);
+    lua_call(L, 1, 0);
+    lua_getfield(L, -1, "encode");
+    lua_setfield(L, LUA_REGISTRYINDEX, JSON_ENCODE);
+    lua_getfield(L, -1, "decode");
+    lua_setfield(L, LUA_REGISTRYINDEX, JSON_DECODE);
+    lua_getfield(L, -1, "null");
+    lua_setfield(L, LUA_REGISTRYINDEX, JSON_NULL);
+    lua_pop(L, 2);
+}
+
+static int initialised = 0;
+
+int luaopen_tfauth_core(lua_State *L) {
+    int module;
+    if (!initialised) {
+        if (tf_transport_global_init() != 0) return luaL_error(L, "tfauth: libcurl failed to initialise");
+        initialised = 1;
+    }
+    open_json(L);
+    lua_newtable(L);
+    module = lua_gettop(L);
+    tf_open_error(L, module);
+    tf_open_client(L, module);
+    lua_pushliteral(L, TFAUTH_VERSION);
+    lua_setfield(L, module, "version");
+    lua_pushstring(L, tf_transport_version());
+    lua_setfield(L, module, "curl_version");
+    return 1;
+}

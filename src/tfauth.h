@@ -1,0 +1,174 @@
+/* tfauth.h: the pieces of the C core and how they meet.
+ *
+ *   ops.c        the six operations as data
+ *   request.c    Lua parameters -> tf_request (validation, URL, headers, JSON body)
+ *   transport.h  sending a tf_request (transport_curl.c: libcurl)
+ *   response.c   status, headers, body -> result table or error
+ *   redact.c     keeping secrets out of everything a caller can see
+ *   error.c      the one error constructor and tfauth.Error
+ *   client.c     the client userdata and its methods
+ *   core.c       luaopen_tfauth_core: calls one opener per concern
+ */
+#ifndef TFAUTH_H
+#define TFAUTH_H
+
+#include <stddef.h>
+#include "compat.h"
+
+#define TFAUTH_VERSION "1.0.0"
+
+/* ---- growable byte buffer (buf.c) ---------------------------------------- */
+typedef struct {
+    char *data;
+    size_t len, cap;
+} tf_buf;
+
+int tf_buf_reserve(tf_buf *b, size_t extra); /* 0 ok, -1 out of memory */
+int tf_buf_add(tf_buf *b, const char *s, size_t n);
+int tf_buf_addstr(tf_buf *b, const char *s);
+void tf_buf_free(tf_buf *b);
+
+/* ---- errors (error.c) ---------------------------------------------------- */
+#define TF_ERROR_KINDS(X)        \
+    X(ARGUMENT, "argument")      \
+    X(VALIDATION, "validation")  \
+    X(HTTP, "http")              \
+    X(TIMEOUT, "timeout")        \
+    X(NETWORK, "network")        \
+    X(TLS, "tls")                \
+    X(RESPONSE, "response")
+
+typedef enum {
+#define TF_KIND_ENUM(id, name) TF_##id,
+    TF_ERROR_KINDS(TF_KIND_ENUM)
+#undef TF_KIND_ENUM
+    TF_KIND_COUNT
+} tf_kind;
+
+/* Pushes a new tfauth.Error with kind, operation (may be NULL) and message. */
+void tf_error_push(lua_State *L, tf_kind kind, const char *op, const char *fmt, ...);
+/* Pushes and raises an `argument` error naming `field`. */
+int tf_argerror(lua_State *L, const char *op, const char *field, const char *fmt, ...);
+int tf_is_error(lua_State *L, int idx);
+void tf_open_error(lua_State *L, int module);
+
+/* ---- the operations as data (ops.c) -------------------------------------- */
+typedef enum { TF_IN_BODY, TF_IN_QUERY, TF_IN_PATH, TF_IN_HEADER } tf_place;
+typedef enum { TF_STRING, TF_BOOLEAN } tf_type;
+typedef enum { TF_SHAPE_TOKEN, TF_SHAPE_OK } tf_shape;
+
+enum {
+    TF_REQUIRED = 1, /* must be given, and non-empty when a string */
+    TF_SECRET = 2,   /* never echoed: redacted from responses and errors */
+    TF_SEGMENT = 4   /* a single path segment: no '/', '\', '%', '.' or '..' */
+};
+
+typedef struct {
+    const char *name; /* Lua parameter name */
+    const char *wire; /* JSON key, query name, header name, or {placeholder} */
+    tf_place in;
+    tf_type type;
+    int flags;
+} tf_param;
+
+#define TF_MAX_PARAMS 4
+
+typedef struct {
+    const char *name;       /* short Lua name: "login" */
+    const char *aliases[2]; /* the Python SDK's long names */
+    const char *method;
+    const char *path; /* template, "{name}" for path parameters */
+    int bearer;       /* sends Authorization: Bearer */
+    tf_shape shape;   /* what a 2xx body must be */
+    tf_param params[TF_MAX_PARAMS];
+} tf_op;
+
+extern const tf_op tf_ops[];
+extern const size_t tf_op_count;
+
+/* ---- a request, ready for any transport (request.c) ---------------------- */
+#define TF_MAX_HEADERS 64
+#define TF_MAX_SECRETS 8
+#define TF_MAX_VALUE_BYTES 16384 /* any one parameter, header or bearer */
+
+typedef struct {
+    const char *name, *value;
+} tf_header;
+
+typedef struct {
+    const char *ptr;
+    size_t len;
+} tf_span;
+
+typedef struct {
+    const tf_op *op;
+    const char *url; /* NUL-terminated, in the client's scratch buffer */
+    tf_header headers[TF_MAX_HEADERS];
+    size_t nheaders;
+    const char *body; /* a Lua string kept on the stack; NULL for no body */
+    size_t body_len;
+    long timeout_ms, connect_timeout_ms;
+    tf_span secrets[TF_MAX_SECRETS]; /* values to redact from anything echoed */
+    int nsecrets;
+} tf_request;
+
+/* ---- a response, as any transport reports it ------------------------------ */
+typedef struct {
+    int failed;         /* no HTTP response: see kind, code, message */
+    tf_kind kind;       /* TIMEOUT, NETWORK, TLS or RESPONSE when failed */
+    long code;          /* the transport's own code (CURLcode) */
+    char message[256];  /* the transport's own words for the failure */
+    long status;
+    char reason[64];    /* status line's reason phrase, may be empty */
+    tf_buf headers;     /* "name\0value\0" pairs, names lower-cased */
+    tf_buf body;
+    int truncated;      /* body went past max_response_bytes */
+    double seconds;     /* total time */
+} tf_response;
+
+/* ---- the client (client.c) ------------------------------------------------ */
+struct tf_transport;
+
+typedef struct {
+    struct tf_transport *transport; /* NULL once closed */
+    char *base_url;                 /* scheme://host[:port][/prefix], no trailing '/' */
+    long timeout_ms, connect_timeout_ms;
+    size_t max_response_bytes;
+    int config_ref; /* registry: {bearer=, headers=, debug=, retries=} */
+    tf_buf url;     /* scratch for the request URL */
+    int busy;       /* a request is in flight: its URL and buffers are in use */
+} tf_client;
+
+#define TF_CLIENT_MT "tfauth.client"
+
+void tf_open_client(lua_State *L, int module);
+
+/* request.c: validates params (index) and overrides (index or 0), pushes the
+ * Lua values it keeps alive, fills req. Raises `argument` errors. */
+void tf_prepare(lua_State *L, tf_client *c, const tf_op *op, int params, int overrides,
+                tf_request *req);
+
+/* response.c: pushes the result table (returns 1) or a tfauth.Error (returns 0).
+ * headers is a stack index of a table of lower-cased names -> values. */
+int tf_map_response(lua_State *L, const tf_request *req, long status, const char *reason,
+                    int headers, const char *body, size_t body_len, int truncated);
+/* Pushes the error for a response that never arrived. */
+void tf_map_failure(lua_State *L, const tf_request *req, const tf_response *res);
+/* Pushes a table of a transport's "name\0value\0" header pairs; repeated
+ * names are joined with ", ". */
+void tf_push_headers(lua_State *L, const tf_buf *pairs);
+
+/* redact.c */
+/* Pushes text with every secret of req (may be NULL), and anything shaped
+ * like a JWT, replaced by [REDACTED]. */
+void tf_push_redacted(lua_State *L, const tf_request *req, const char *text, size_t len);
+/* Redacts, in place, a decoded JSON value at idx: echoed input, secret-named
+ * keys, secret values inside strings. Returns whether anything changed. */
+int tf_redact_json(lua_State *L, const tf_request *req, int idx);
+
+/* core.c: the private lua-cjson instance */
+void tf_json_encode(lua_State *L); /* table on top -> string on top (raises) */
+int tf_json_decode(lua_State *L, const char *s, size_t len); /* pushes value; 0 if invalid (pushes nothing) */
+void tf_push_json_null(lua_State *L);
+
+#endif
