@@ -27,12 +27,13 @@ deps:
 	@bash spec/support/deps.sh
 
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) -s --no-print-directory all
 	@bash spec/support/run-tests.sh
 
 demo: deps
-	@$(MAKE) --no-print-directory all
-	@bash spec/support/with-backend.sh $(LUA) examples/quickstart.lua
+	@$(MAKE) -s --no-print-directory all
+	@LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" \
+	  bash spec/support/with-backend.sh $(LUA) examples/quickstart.lua
 
 clean:
 	rm -rf build

@@ -122,6 +122,7 @@ static void push_response_error(lua_State *L, const tf_request *req, tf_kind kin
     tf_error_push(L, kind, req->op->name, "http %d", (int)status);
     err = lua_gettop(L);
     set_integer(L, err, "status", status);
+    tf_redact_json(L, req, headers); /* a header may echo the request, too */
     lua_pushvalue(L, headers);
     lua_setfield(L, err, "headers");
     rewritten = json && tf_redact_json(L, req, json);

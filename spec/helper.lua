@@ -1,0 +1,86 @@
+--- Shared by the specs: the reference backend's address, its test-control
+-- endpoints (spoken to with the curl command, apart from the module under
+-- test), and small helpers to capture errors.
+local cjson = require "cjson"
+local tfauth = require "tfauth"
+
+local helper = {}
+
+helper.url = assert(os.getenv("TFAUTH_TEST_URL"), "run the specs through spec/support/with-backend.sh")
+
+helper.users = {
+  alice = { id = "7d0c5a8e-0000-4000-8000-00000000a11c", password = "alice-Secret-1", org = "acme" },
+  bob = { id = "7d0c5a8e-0000-4000-8000-000000000b0b", password = "bob-Secret-2", org = "globex" },
+  admin = { id = "7d0c5a8e-0000-4000-8000-0000000ad311", password = "admin-Secret-3", org = "acme" },
+}
+
+-- A loopback port nothing listens on.
+helper.closed_url = "http://127.0.0.1:1"
+
+local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+local function control(method, path, body)
+  local cmd = "curl -sS -X " .. method .. " -H 'content-type: application/json' "
+  local tmp
+  if body then
+    tmp = os.tmpname()
+    local f = assert(io.open(tmp, "wb"))
+    f:write(cjson.encode(body))
+    f:close()
+    cmd = cmd .. "--data-binary @" .. tmp .. " "
+  end
+  local p = assert(io.popen(cmd .. shell_quote(helper.url .. path)))
+  local out = p:read("*a")
+  p:close()
+  if tmp then os.remove(tmp) end
+  return cjson.decode(out)
+end
+
+function helper.reset() return control("POST", "/_test/reset") end
+function helper.requests() return control("GET", "/_test/requests") end
+function helper.resets() return control("GET", "/_test/resets") end
+function helper.configure_server(config) return control("POST", "/_test/config", config) end
+
+--- The next `times` requests to path get this canned answer.
+function helper.script(answer) return control("POST", "/_test/script", answer) end
+
+function helper.last_request()
+  local all = helper.requests()
+  return all[#all], #all
+end
+
+function helper.client(config)
+  config = config or {}
+  if config.server_url == nil then config.server_url = helper.url end
+  return tfauth.new(config)
+end
+
+function helper.login(name, client)
+  client = client or helper.client()
+  return client:login { user = name, password = helper.users[name].password }
+end
+
+--- Calls f(...) expecting a tfauth error; returns it.
+function helper.error_of(f, ...)
+  local ok, err = pcall(f, ...)
+  assert(not ok, "expected an error, got success")
+  assert(tfauth.is_error(err), "expected a tfauth error, got: " .. tostring(err))
+  return err
+end
+
+--- Every string reachable from v (tables walked, keys too).
+function helper.strings(v, out, seen)
+  out, seen = out or {}, seen or {}
+  if type(v) == "string" then
+    out[#out + 1] = v
+  elseif type(v) == "table" and not seen[v] then
+    seen[v] = true
+    for k, x in pairs(v) do
+      helper.strings(k, out, seen)
+      helper.strings(x, out, seen)
+    end
+  end
+  return out
+end
+
+return helper

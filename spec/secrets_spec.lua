@@ -1,0 +1,112 @@
+-- No error value, message, body, header, debug line or printed client ever
+-- holds a password, a token or the bearer used in the call, whatever the
+-- server echoes back.
+local cjson = require "cjson"
+local tfauth = require "tfauth"
+local h = require "spec.helper"
+
+describe("secrets", function()
+  local produced, secrets
+
+  local function keep(v) for _, s in ipairs(h.strings(v)) do produced[#produced + 1] = s end end
+  local function secret(s) secrets[#secrets + 1] = s; return s end
+  local function collect(f, ...)
+    local ok, err = pcall(f, ...)
+    assert.is_false(ok)
+    assert.is_true(tfauth.is_error(err), tostring(err))
+    keep(err)
+    keep(tostring(err))
+  end
+  local function client(config)
+    config = config or {}
+    config.debug = function(line) keep(line) end
+    local c = h.client(config)
+    keep(tostring(c))
+    return c
+  end
+
+  before_each(function()
+    h.reset()
+    produced, secrets = {}, {}
+  end)
+
+  after_each(function()
+    assert.is_true(#produced > 0)
+    for _, text in ipairs(produced) do
+      for _, s in ipairs(secrets) do
+        assert.is_nil(text:find(s, 1, true), ("a secret leaked into: %q"):format(text))
+      end
+    end
+  end)
+
+  it("stay out of errors from the server's own answers", function()
+    local alice_pw = secret(h.users.alice.password)
+    local wrong_pw = secret("wrong-Password-777")
+    local c = client()
+    collect(c.login, c, { user = "alice", password = wrong_pw })
+    local t = c:login { user = "alice", password = alice_pw }
+    secret(t.access_token); secret(t.refresh_token); secret(t.id_token)
+    c:logout { refresh_token = t.refresh_token }
+    collect(c.refresh, c, { refresh_token = t.refresh_token })
+    collect(c.logout, c, { refresh_token = t.refresh_token })
+    local bc = client { bearer = t.access_token }
+    collect(bc.change_password, bc, { x_org = "acme", current_password = alice_pw, new_password = secret("tiny") })
+    collect(bc.change_password, bc, { x_org = "acme", current_password = alice_pw, new_password = secret("New-Password-8") })
+  end)
+
+  it("stay out of errors when the server echoes the request (FastAPI's input and ctx.doc)", function()
+    local pw = secret("Echoed-Password-1")
+    local body = cjson.encode { user = "alice", password = pw, remember_me = false }
+    h.script { path = "/api/iam/login", status = 422, body = cjson.encode { detail = {
+      { type = "missing", loc = { "body", "x" }, msg = "Field required", input = { user = "alice", password = pw } },
+      { type = "json_invalid", loc = { "body", 1 }, msg = "JSON decode error", ctx = { error = "x", doc = body } },
+      { type = "string_too_short", loc = { "body", "password" }, msg = "value " .. pw .. " is too short", input = pw },
+    } } }
+    local c = client()
+    collect(c.login, c, { user = "alice", password = pw })
+  end)
+
+  it("stay out of errors when a server echoes tokens in body, detail or headers", function()
+    local t = h.login("alice")
+    secret(t.access_token); secret(t.refresh_token)
+    local bc = client { bearer = t.access_token }
+    h.script { path = "/api/iam/password/change", status = 401,
+      body = cjson.encode { detail = "token " .. t.access_token .. " rejected" },
+      headers = { ["X-Echo-Authorization"] = "Bearer " .. t.access_token, Authorization = "Bearer " .. t.access_token } }
+    collect(bc.change_password, bc, { x_org = "acme", current_password = "current-pw-1", new_password = "New-Password-8" })
+    h.script { path = "/api/iam/refresh", status = 500, content_type = "text/plain",
+      body = "internal error while refreshing " .. t.refresh_token }
+    collect(bc.refresh, bc, { refresh_token = t.refresh_token })
+  end)
+
+  it("stay out of response errors for token bodies that break the contract", function()
+    local t = h.login("alice")
+    secret(t.access_token); secret(t.refresh_token); secret(t.id_token)
+    local broken = {}
+    for k, v in pairs(t) do broken[k] = v end
+    broken.scope, broken.expires_at, broken.refresh_expires_at = nil, nil, nil
+    h.script { path = "/api/iam/login", status = 200, body = cjson.encode(broken) }
+    local c = client()
+    collect(c.login, c, { user = "alice", password = secret(h.users.alice.password) })
+    h.script { path = "/api/iam/login", status = 200, body = cjson.encode(t):sub(1, -20) }
+    collect(c.login, c, { user = "alice", password = h.users.alice.password })
+    h.script { path = "/api/iam/login", status = 200, body = cjson.encode(t) }
+    local small = client { max_response_bytes = 600 }
+    collect(small.login, small, { user = "alice", password = h.users.alice.password })
+  end)
+
+  it("stay out of argument, transport and bearer-function errors", function()
+    local bearer = secret("eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LWJlYXJlcg.sig-value")
+    local pw = secret("Transport-Password-1")
+    local c = client { bearer = function() error("cannot read " .. bearer) end }
+    collect(c.change_password, c, { x_org = "acme", current_password = pw, new_password = "New-Password-8" })
+    c = client { bearer = function() return bearer .. "\n" end }
+    collect(c.change_password, c, { x_org = "acme", current_password = pw, new_password = "New-Password-8" })
+    c = client { server_url = h.closed_url, bearer = bearer }
+    collect(c.change_password, c, { x_org = "acme", current_password = pw, new_password = "New-Password-8" })
+    collect(c.login, c, { user = "alice", password = pw .. "\255" })
+    h.script { path = "/api/iam/login", delay_ms = 2000, body = "{}" }
+    c = client { timeout_ms = 200 }
+    collect(c.login, c, { user = "alice", password = pw })
+  end)
+end)

@@ -1,0 +1,40 @@
+rockspec_format = "3.0"
+package = "tfauth"
+version = "scm-1"
+source = {
+  url = "git+file:///work/main",
+}
+description = {
+  summary = "Client of the FNDTN authentication API: login, refresh, logout, password changes",
+  detailed = [[
+A C module on libcurl and lua-cjson for the FNDTN backend's auth API: all six
+operations, structured errors, secrets never echoed. Lua 5.4 and LuaJIT 2.1.
+]],
+  license = "MIT",
+}
+dependencies = {
+  "lua >= 5.1",
+  "lua-cjson >= 2.1",
+}
+external_dependencies = {
+  -- The library only: Debian keeps curl.h under a multiarch include folder
+  -- that luarocks does not search, but the compiler does.
+  CURL = { library = "curl" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["tfauth.core"] = {
+      sources = {
+        "src/buf.c", "src/check.c", "src/client.c", "src/core.c", "src/error.c",
+        "src/ops.c", "src/redact.c", "src/request.c", "src/response.c", "src/transport_curl.c",
+      },
+      defines = { "_GNU_SOURCE" },
+      incdirs = { "$(CURL_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)" },
+      libraries = { "curl" },
+    },
+    ["tfauth"] = "lua/tfauth/init.lua",
+    ["tfauth.safe"] = "lua/tfauth/safe.lua",
+  },
+}
