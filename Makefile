@@ -3,6 +3,7 @@
 
 LUA      ?= lua5.4
 LUA_INC  ?= $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
+JIT_INC  ?= $(shell pkg-config --cflags luajit 2>/dev/null || echo -I/usr/include/luajit-2.1)
 CURL_INC ?= $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIB ?= $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
 CC       ?= cc
@@ -13,21 +14,28 @@ BUILD    ?= build/5.4
 SRC      := $(wildcard src/*.c)
 HDR      := $(wildcard src/*.h)
 MODULE   := $(BUILD)/tfauth/core.so
+JIT_MODULE := build/jit/tfauth/core.so
 
-.PHONY: all deps test demo clean
+.PHONY: all jit deps test demo clean
 
 all: $(MODULE)
+jit: $(JIT_MODULE)
 
+# Lua 5.4 (the default) and LuaJIT 2.1 builds of the same sources.
 $(MODULE): $(SRC) $(HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) -fPIC -shared $(LUA_INC) $(CURL_INC) $(SRC) -o $@ $(CURL_LIB)
+
+$(JIT_MODULE): $(SRC) $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) -fPIC -shared $(JIT_INC) $(CURL_INC) $(SRC) -o $@ $(CURL_LIB)
 
 # Debian packages the build, the tests and the demo need.
 deps:
 	@bash spec/support/deps.sh
 
 test: deps
-	@$(MAKE) -s --no-print-directory all
+	@$(MAKE) -s --no-print-directory all jit
 	@bash spec/support/run-tests.sh
 
 demo: deps

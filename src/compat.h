@@ -8,6 +8,13 @@
 
 #if LUA_VERSION_NUM == 501
 
+/* LuaJIT says who it is in luajit.h, which plain Lua 5.1 does not have. */
+#if defined(__has_include)
+#if __has_include(<luajit.h>)
+#include <luajit.h>
+#endif
+#endif
+
 #ifndef LUA_OK
 #define LUA_OK 0
 #endif
