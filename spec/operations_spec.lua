@@ -71,11 +71,36 @@ describe("operations", function()
       assert.matches("not active", err.error_description)
     end)
 
+    it("refuses an expired refresh token with invalid_grant", function()
+      h.configure_server { refresh_ttl = 0 } -- exp = iat: expired from the next second on
+      os.execute("sleep 1")
+      local client = h.client()
+      local t = h.login("alice", client)
+      local err = h.error_of(client.refresh, client, { refresh_token = t.refresh_token })
+      assert.equal(400, err.status)
+      assert.equal("invalid_grant", err.error)
+      assert.equal("Token is not active", err.error_description)
+    end)
+
     it("works through the SDK name and the module default client", function()
       tfauth.configure { server_url = h.url }
       local t = tfauth.login { user = "alice", password = h.users.alice.password }
       t = tfauth.refresh_token_api_iam_refresh_post { refresh_token = t.refresh_token }
       assert.is_string(t.access_token)
+    end)
+  end)
+
+  describe("a client", function()
+    it("keeps its connection alive between calls; another client has its own", function()
+      local a, b = h.client(), h.client()
+      a:reset_password { username = "alice" }
+      h.login("alice", a)
+      a:reset_password { username = "alice" }
+      b:reset_password { username = "alice" }
+      local reqs = h.requests()
+      assert.equal(reqs[1].client_port, reqs[2].client_port)
+      assert.equal(reqs[1].client_port, reqs[3].client_port)
+      assert.are_not.equal(reqs[1].client_port, reqs[4].client_port)
     end)
   end)
 

@@ -278,6 +278,7 @@ class Recorder:
         if not path.startswith("/_test"):
             STATE.requests.append({
                 "method": scope["method"],
+                "client_port": (scope.get("client") or ["", 0])[1],
                 "path": path,
                 "raw_path": scope.get("raw_path", path.encode()).decode("latin-1"),
                 "query": scope["query_string"].decode("latin-1"),
