@@ -2,12 +2,14 @@
  *
  * One metatable, registered here, with __gc, __close, __tostring and an
  * __index table holding a method per operation name and alias. */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "check.h"
+#include "retry.h"
 #include "transport.h"
 
 #define DEFAULT_TIMEOUT_MS 30000L
@@ -209,12 +211,34 @@ static void debug_response(lua_State *L, tf_client *c, const tf_request *req,
     lua_pop(L, 1);
 }
 
+/* Sends req, again while the retry policy says so; returns the last
+ * response and counts the attempts. */
+static const tf_response *perform(lua_State *L, tf_client *c, const tf_request *req, int *attempts) {
+    const tf_response *res;
+    double start = tf_now_ms();
+    long wait;
+    for (*attempts = 1;; (*attempts)++) {
+        res = tf_transport_perform(c->transport, req, c->max_response_bytes);
+        if (!tf_retry_wanted(&req->retry, res->failed, res->kind, res->status)) return res;
+        wait = tf_retry_wait_ms(&req->retry, *attempts - 1, tf_now_ms() - start,
+                                res->failed ? NULL : tf_header_find(&res->headers, "retry-after"));
+        if (wait < 0) return res;
+        if (res->failed)
+            debug_line(L, c, "tfauth: .. %s: attempt %d failed (curl %d); retrying in %d ms",
+                       req->op->name, *attempts, (int)res->code, (int)wait);
+        else
+            debug_line(L, c, "tfauth: .. %s: attempt %d got %d; retrying in %d ms", req->op->name,
+                       *attempts, (int)res->status, (int)wait);
+        tf_sleep_ms(wait);
+    }
+}
+
 static int client_call(lua_State *L) {
     tf_client *c = check_client(L);
     const tf_op *op = &tf_ops[lua_tointeger(L, lua_upvalueindex(1))];
     const tf_response *res;
     tf_request req;
-    int ok;
+    int ok, attempts;
 
     lua_settop(L, 3);
     if (!c->transport) {
@@ -231,7 +255,7 @@ static int client_call(lua_State *L) {
     c->busy = 1; /* from here to the response, req points into c's buffers */
     debug_line(L, c, "tfauth: -> %s: %s %s, %d bytes", op->name, op->method, req.url,
                (int)req.body_len);
-    res = tf_transport_perform(c->transport, &req, c->max_response_bytes);
+    res = perform(L, c, &req, &attempts);
     c->busy = 0;
 
     if (res->failed) {
@@ -243,10 +267,129 @@ static int client_call(lua_State *L) {
                              res->body.data ? res->body.data : "", res->body.len, res->truncated);
     }
     if (!ok) {
-        lua_pushinteger(L, 1);
+        lua_pushinteger(L, attempts);
         lua_setfield(L, -2, "attempts");
     }
     debug_response(L, c, &req, res, ok);
+    return ok ? 1 : lua_error(L);
+}
+
+/* ---- the request and the response apart, for transports written in Lua ----------- */
+
+static const tf_op *check_op(lua_State *L, int idx) {
+    const char *name = luaL_checkstring(L, idx);
+    const tf_op *op = tf_op_find(name);
+    if (!op) tf_argerror(L, NULL, "operation", "'%s' is not an operation", name);
+    return op;
+}
+
+/* client:prepare(operation, params[, overrides]) -> the request as a table:
+ * operation, method, url, headers (name -> value), body, timeout_ms,
+ * connect_timeout_ms, and secrets (what map must redact). Nothing is sent. */
+static int client_prepare(lua_State *L) {
+    tf_client *c = check_client(L);
+    const tf_op *op = check_op(L, 2);
+    tf_request req;
+    size_t i;
+    lua_settop(L, 4);
+    if (!c->transport) return tf_argerror(L, op->name, "client", "the client is closed");
+    tf_prepare(L, c, op, 3, 4, &req);
+    lua_createtable(L, 0, 8);
+    lua_pushstring(L, op->name);
+    lua_setfield(L, -2, "operation");
+    lua_pushstring(L, op->method);
+    lua_setfield(L, -2, "method");
+    lua_pushstring(L, req.url);
+    lua_setfield(L, -2, "url");
+    if (req.body) {
+        lua_pushlstring(L, req.body, req.body_len);
+        lua_setfield(L, -2, "body");
+    }
+    lua_pushinteger(L, req.timeout_ms);
+    lua_setfield(L, -2, "timeout_ms");
+    lua_pushinteger(L, req.connect_timeout_ms);
+    lua_setfield(L, -2, "connect_timeout_ms");
+    lua_createtable(L, 0, (int)req.nheaders);
+    for (i = 0; i < req.nheaders; i++) {
+        lua_pushstring(L, req.headers[i].value);
+        lua_setfield(L, -2, req.headers[i].name);
+    }
+    lua_setfield(L, -2, "headers");
+    lua_createtable(L, req.nsecrets, 0);
+    for (i = 0; i < (size_t)req.nsecrets; i++) {
+        lua_pushlstring(L, req.secrets[i].ptr, req.secrets[i].len);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    lua_setfield(L, -2, "secrets");
+    return 1;
+}
+
+/* With a header name and value on top, sets headers[lower(name)] = value;
+ * a list of values (as nginx gives repeated headers) is joined with ", ". */
+static void push_lower_header(lua_State *L, int headers) {
+    size_t n, i;
+    const char *name = lua_tolstring(L, -2, &n);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (i = 0; i < n; i++) luaL_addchar(&b, (char)tolower((unsigned char)name[i]));
+    luaL_pushresult(&b);
+    if (lua_istable(L, -2)) {
+        lua_getglobal(L, "table");
+        lua_getfield(L, -1, "concat");
+        lua_pushvalue(L, -4);
+        lua_pushliteral(L, ", ");
+        lua_call(L, 2, 1);
+        lua_remove(L, -2);
+    } else if (lua_isstring(L, -2)) {
+        lua_pushvalue(L, -2);
+    } else {
+        lua_pop(L, 1);
+        return;
+    }
+    lua_rawset(L, headers);
+}
+
+/* client:map(request, status, headers, body) -> the result, or raises the
+ * error, exactly as a call through libcurl would. Header names may be in
+ * any case; the body is capped at max_response_bytes. */
+static int client_map(lua_State *L) {
+    tf_client *c = check_client(L);
+    tf_request req;
+    long status;
+    size_t len;
+    const char *body;
+    int i, headers, ok;
+
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "operation");
+    memset(&req, 0, sizeof req);
+    req.op = check_op(L, -1);
+    status = (long)luaL_checkinteger(L, 3);
+    body = luaL_optlstring(L, 5, "", &len);
+    lua_getfield(L, 2, "secrets");
+    for (i = 1; lua_istable(L, -1) && req.nsecrets < TF_MAX_SECRETS; i++) {
+        lua_rawgeti(L, -1, i); /* stays referenced by the request table */
+        if (lua_type(L, -1) != LUA_TSTRING) { lua_pop(L, 1); break; }
+        req.secrets[req.nsecrets].ptr = lua_tolstring(L, -1, &req.secrets[req.nsecrets].len);
+        req.nsecrets++;
+        lua_pop(L, 1);
+    }
+    lua_newtable(L); /* the headers, names lower-cased */
+    headers = lua_gettop(L);
+    if (lua_istable(L, 4)) {
+        lua_pushnil(L);
+        while (lua_next(L, 4)) {
+            if (lua_type(L, -2) == LUA_TSTRING) push_lower_header(L, headers);
+            lua_pop(L, 1);
+        }
+    }
+    ok = tf_map_response(L, &req, status, NULL, headers, body,
+                         len > c->max_response_bytes ? c->max_response_bytes : len,
+                         len > c->max_response_bytes);
+    if (!ok) {
+        lua_pushinteger(L, 1);
+        lua_setfield(L, -2, "attempts");
+    }
     return ok ? 1 : lua_error(L);
 }
 
@@ -281,6 +424,7 @@ void tf_open_client(lua_State *L, int module) {
         {"__gc", client_close}, {"__close", client_close}, {"__tostring", client_tostring},
         {NULL, NULL}};
     static const luaL_Reg methods[] = {{"close", client_close}, {"is_open", client_is_open},
+                                       {"prepare", client_prepare}, {"map", client_map},
                                        {NULL, NULL}};
     size_t i, a;
 

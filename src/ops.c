@@ -2,6 +2,7 @@
  *
  * One row per operation: what request.c builds and what response.c expects.
  * Adding an operation is adding a row; no code is written per operation. */
+#include <string.h>
 #include "tfauth.h"
 
 #define BODY_STR(name, flags) { name, name, TF_IN_BODY, TF_STRING, flags }
@@ -43,3 +44,13 @@ const tf_op tf_ops[] = {
 };
 
 const size_t tf_op_count = sizeof tf_ops / sizeof tf_ops[0];
+
+const tf_op *tf_op_find(const char *name) {
+    size_t i, a;
+    for (i = 0; i < tf_op_count; i++) {
+        if (strcmp(tf_ops[i].name, name) == 0) return &tf_ops[i];
+        for (a = 0; a < 2 && tf_ops[i].aliases[a]; a++)
+            if (strcmp(tf_ops[i].aliases[a], name) == 0) return &tf_ops[i];
+    }
+    return NULL;
+}

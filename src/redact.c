@@ -88,6 +88,37 @@ static int is_secret_key(lua_State *L, int idx) {
     return 0;
 }
 
+/* Keys holding a secret are renamed after the walk: a table may not gain
+ * keys while lua_next runs over it. */
+static int rename_keys(lua_State *L, const tf_request *req, int idx) {
+    int renamed = lua_gettop(L) + 1, n = 0, i;
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        size_t len;
+        const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &len) : NULL;
+        lua_pop(L, 1);
+        if (key && needs_redaction(req, key, len)) {
+            lua_pushvalue(L, -1);
+            lua_rawseti(L, renamed, ++n);
+        }
+    }
+    for (i = 1; i <= n; i++) {
+        size_t len;
+        const char *key;
+        lua_rawgeti(L, renamed, i);
+        key = lua_tolstring(L, -1, &len);
+        tf_push_redacted(L, req, key, len); /* new name */
+        lua_pushvalue(L, -2);
+        lua_rawget(L, idx);                 /* value */
+        lua_rawset(L, idx);
+        lua_pushnil(L);
+        lua_rawset(L, idx);                 /* the old name goes */
+    }
+    lua_pop(L, 1);
+    return n > 0;
+}
+
 static int redact_json(lua_State *L, const tf_request *req, int idx, int depth) {
     int changed = 0;
     if (depth > MAX_DEPTH) return 0;
@@ -116,7 +147,7 @@ static int redact_json(lua_State *L, const tf_request *req, int idx, int depth) 
         }
         lua_pop(L, 1);
     }
-    return changed;
+    return rename_keys(L, req, idx) | changed;
 }
 
 int tf_redact_json(lua_State *L, const tf_request *req, int idx) {

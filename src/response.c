@@ -53,6 +53,16 @@ void tf_push_headers(lua_State *L, const tf_buf *pairs) {
     }
 }
 
+const char *tf_header_find(const tf_buf *pairs, const char *name) {
+    const char *p = pairs->data, *end = pairs->data + pairs->len;
+    while (p && p < end) {
+        const char *value = p + strlen(p) + 1;
+        if (strcmp(p, name) == 0) return value;
+        p = value + strlen(value) + 1;
+    }
+    return NULL;
+}
+
 /* ---- errors with a response ---------------------------------------------------- */
 
 /* Pushes "body.new_password: ensure this value ..." from the first entry of

@@ -85,6 +85,7 @@ typedef struct {
 
 extern const tf_op tf_ops[];
 extern const size_t tf_op_count;
+const tf_op *tf_op_find(const char *name); /* short name or alias; NULL if none */
 
 /* ---- a request, ready for any transport (request.c) ---------------------- */
 #define TF_MAX_HEADERS 64
@@ -100,8 +101,15 @@ typedef struct {
     size_t len;
 } tf_span;
 
+/* A RetryConfig, read once per call (retry.c). */
+typedef struct {
+    int enabled, connection_errors;
+    double initial_ms, max_ms, exponent, max_elapsed_ms;
+} tf_retry;
+
 typedef struct {
     const tf_op *op;
+    tf_retry retry;
     const char *url; /* NUL-terminated, in the client's scratch buffer */
     tf_header headers[TF_MAX_HEADERS];
     size_t nheaders;
@@ -157,6 +165,8 @@ void tf_map_failure(lua_State *L, const tf_request *req, const tf_response *res)
 /* Pushes a table of a transport's "name\0value\0" header pairs; repeated
  * names are joined with ", ". */
 void tf_push_headers(lua_State *L, const tf_buf *pairs);
+/* The value of header `name` (lower-case) in such pairs, or NULL. */
+const char *tf_header_find(const tf_buf *pairs, const char *name);
 
 /* redact.c */
 /* Pushes text with every secret of req (may be NULL), and anything shaped
