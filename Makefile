@@ -15,11 +15,15 @@ SRC      := $(wildcard src/*.c)
 HDR      := $(wildcard src/*.h)
 MODULE   := $(BUILD)/tfauth/core.so
 JIT_MODULE := build/jit/tfauth/core.so
+ASAN_MODULE := build/asan/tfauth/core.so
+FUZZER   := build/fuzz_tfauth
+FUZZ_SECONDS ?= 60
 
-.PHONY: all jit deps test demo clean
+.PHONY: all jit asan deps test demo check-memory fuzz clean
 
 all: $(MODULE)
 jit: $(JIT_MODULE)
+asan: $(ASAN_MODULE)
 
 # Lua 5.4 (the default) and LuaJIT 2.1 builds of the same sources.
 $(MODULE): $(SRC) $(HDR)
@@ -34,9 +38,30 @@ $(JIT_MODULE): $(SRC) $(HDR)
 deps:
 	@bash spec/support/deps.sh
 
+# AddressSanitizer + UndefinedBehaviorSanitizer build, for check-memory.
+$(ASAN_MODULE): $(SRC) $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	  -fno-sanitize-recover=all -fPIC -shared $(LUA_INC) $(CURL_INC) $(SRC) -o $@ $(CURL_LIB)
+
+# libFuzzer harness: the request builder and the response mapper.
+$(FUZZER): fuzz/fuzz_tfauth.c $(SRC) $(HDR)
+	@mkdir -p $(dir $@)
+	clang -std=c99 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+	  $(LUA_INC) $(CURL_INC) fuzz/fuzz_tfauth.c $(SRC) -o $@ -llua5.4 $(CURL_LIB)
+
 test: deps
-	@$(MAKE) -s --no-print-directory all jit
+	@$(MAKE) -s --no-print-directory all jit asan $(FUZZER)
 	@bash spec/support/run-tests.sh
+
+# The whole spec suite under ASan+UBSan, then under valgrind memcheck.
+check-memory: deps
+	@$(MAKE) -s --no-print-directory all asan
+	@bash spec/support/run-tests.sh asan valgrind
+
+fuzz: deps
+	@$(MAKE) -s --no-print-directory $(FUZZER)
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash spec/support/run-tests.sh fuzz
 
 demo: deps
 	@$(MAKE) -s --no-print-directory all

@@ -10,16 +10,35 @@ Test control lives under /_test (never part of the contract):
   GET  /_test/requests          every request received, as the server saw it
   POST /_test/script            the next `times` requests to `path` get a canned
                                 answer: status, body, content_type, headers,
-                                delay_ms
+                                delay_ms; faults: close_after_bytes,
+                                stall_body_ms, chunked, close_without_answer;
+                                listener (only on that listener); see play()
   POST /_test/config            access_ttl / refresh_ttl in seconds
   GET  /_test/resets            the password resets recorded
 
-Run: /usr/bin/python3 backend.py --port-file FILE  (binds 127.0.0.1:0)
+One process serves several listeners sharing the same state, each on its own
+free port of 127.0.0.1; every recorded request names its "listener":
+  main       plain HTTP, the backend proper
+  other      plain HTTP, a second origin (e.g. a redirect target that must not
+             be followed)
+  and, only with --tls-dir DIR (made by spec/support/make-certs.sh):
+  tls        HTTPS, server.pem (localhost, 127.0.0.1)
+  mtls       HTTPS, server.pem, requires a client certificate signed by ca.pem
+  wronghost  HTTPS, wronghost.pem (wrong.example only: a hostname mismatch)
+
+Run: /usr/bin/python3 backend.py --port-file FILE [--tls-dir DIR]
+The port file, written (atomically) once every listener accepts, is a JSON
+object: {"main": PORT, "other": PORT[, "tls": PORT, "mtls": PORT,
+"wronghost": PORT]}.
 """
 import argparse
 import asyncio
 import copy
+import json
+import os
+import signal
 import socket
+import ssl
 import time
 import uuid
 from typing import Optional
@@ -251,20 +270,86 @@ async def test_config(request: Request):
 
 
 # ---- recording and canned answers (plain ASGI, so the body is seen exactly) ----------------
+STOPPING = None  # asyncio.Event, set when the backend is asked to stop
+
+
+async def pause(seconds):
+    """Sleeps, or less if the backend is stopping."""
+    if seconds <= 0:
+        return
+    try:
+        await asyncio.wait_for(STOPPING.wait(), seconds)
+    except asyncio.TimeoutError:
+        pass
+
+
+async def drop_connection(send):
+    """Closes the client connection at once, whatever was (not) sent on it.
+
+    uvicorn (0.17, h11) answers 500 itself when the app fails before starting
+    its response, so closing without any answer needs the transport: `send`
+    is the bound method of uvicorn's RequestResponseCycle. Marking the cycle
+    disconnected keeps uvicorn from answering or logging anything more.
+    """
+    cycle = getattr(send, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    if transport is None:  # not uvicorn's h11 cycle: fail, the server drops the rest
+        raise ConnectionAbortedError("scripted connection drop")
+    transport.close()  # flushes what was written, then FIN (close_notify on TLS)
+    cycle.disconnected = True
+
+
 async def play(answer, send):
-    await asyncio.sleep(answer.get("delay_ms", 0) / 1000)
+    """Sends a canned answer, fault injection included.
+
+    status (200), body (""), content_type ("application/json"), headers ({}),
+    delay_ms (0: wait before answering) as ever, and optionally:
+      close_without_answer: true   read the request, close without any answer
+      close_after_bytes: N         Content-Length of the whole body, then only
+                                   its first N bytes, then close the connection
+      stall_body_ms: M             first half of the body, M ms pause, the rest
+      chunked: true                no Content-Length; the body in several
+                                   pieces (Transfer-Encoding: chunked)
+    The body faults combine (the pieces are cut from what is sent).
+    """
+    await pause(answer.get("delay_ms", 0) / 1000)
+    if answer.get("close_without_answer"):
+        return await drop_connection(send)
     body = answer.get("body", "").encode()
-    headers = [(b"content-type", answer.get("content_type", "application/json").encode()),
-               (b"content-length", str(len(body)).encode())]
+    chunked = bool(answer.get("chunked"))
+    headers = [(b"content-type", answer.get("content_type", "application/json").encode())]
+    if not chunked:
+        headers.append((b"content-length", str(len(body)).encode()))
     headers += [(k.lower().encode(), v.encode()) for k, v in answer.get("headers", {}).items()]
     await send({"type": "http.response.start", "status": answer.get("status", 200),
                 "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    cut = answer.get("close_after_bytes")
+    sent = body if cut is None else body[:int(cut)]
+    stall = answer.get("stall_body_ms", 0) / 1000
+    half = len(sent) // 2
+    bounds = {len(sent)}
+    if chunked:
+        bounds |= {len(sent) * i // 4 for i in (1, 2, 3)}
+    if stall:
+        bounds.add(half)
+    pieces, begin = [], 0
+    for end in sorted(bounds):
+        pieces.append((sent[begin:end], stall and end == half))
+        begin = end
+    for i, (piece, stalled) in enumerate(pieces):
+        more = cut is not None or i < len(pieces) - 1
+        if piece or not more:
+            await send({"type": "http.response.body", "body": piece, "more_body": more})
+        if stalled:
+            await pause(stall)
+    if cut is not None:
+        await drop_connection(send)
 
 
 class Recorder:
-    def __init__(self, inner):
+    def __init__(self, inner, name="main"):
         self.inner = inner
+        self.name = name
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -277,6 +362,7 @@ class Recorder:
         path = scope["path"]
         if not path.startswith("/_test"):
             STATE.requests.append({
+                "listener": self.name,
                 "method": scope["method"],
                 "client_port": (scope.get("client") or ["", 0])[1],
                 "path": path,
@@ -286,9 +372,10 @@ class Recorder:
                 "header_list": [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]],
                 "body": body.decode("utf-8", "replace"),
             })
-            queue = STATE.scripts.get(path)
-            if queue:
-                return await play(queue.pop(0), send)
+            queue = STATE.scripts.get(path) or []
+            for i, answer in enumerate(queue):
+                if answer.get("listener") in (None, self.name):
+                    return await play(queue.pop(i), send)
         delivered = False
 
         async def replay():
@@ -301,23 +388,116 @@ class Recorder:
         await self.inner(scope, replay, send)
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port-file", required=True)
-    parser.add_argument("--host", default="127.0.0.1")
-    args = parser.parse_args()
+# ---- listeners ------------------------------------------------------------------------------
+def send_tls_handshake_alerts():
+    """Makes a refused TLS handshake end with its alert, as real servers do.
+
+    asyncio's SSLProtocol (3.11) drops the connection on a failed handshake
+    without sending the alert OpenSSL wrote (e.g. "certificate required" when
+    mtls gets no client certificate): the client would see a bare close, or
+    under TLS 1.3, where the client sends its request before the server checks
+    its certificate, an "empty reply". Flushing first restores the alert.
+    """
+    try:
+        from asyncio.sslproto import SSLProtocol
+    except ImportError:
+        return
+    original = getattr(SSLProtocol, "_on_handshake_complete", None)
+    if original is None or not hasattr(SSLProtocol, "_process_outgoing"):
+        return  # another asyncio: leave it be
+
+    def on_handshake_complete(self, handshake_exc):
+        if handshake_exc is not None:
+            try:
+                self._process_outgoing()
+            except Exception:
+                pass
+        return original(self, handshake_exc)
+
+    SSLProtocol._on_handshake_complete = on_handshake_complete
+
+
+class Server(uvicorn.Server):
+    def install_signal_handlers(self):
+        pass  # serve() handles SIGINT/SIGTERM once, for every listener
+
+
+def listening_socket(host):
     # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only then
     # (without it every keep-alive answer waits ~40 ms for a delayed ACK).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, 0))
-    config = uvicorn.Config(Recorder(app), log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
+    sock.bind((host, 0))
+    sock.listen(128)
+    return sock
+
+
+def listener_configs(tls_dir):
+    """name -> uvicorn.Config keyword arguments (besides the app)."""
+    configs = {"main": {"lifespan": "auto"}, "other": {}}
+    if tls_dir:
+        cert = {"ssl_certfile": os.path.join(tls_dir, "server.pem"),
+                "ssl_keyfile": os.path.join(tls_dir, "server.key"),
+                "ssl_ciphers": None}  # None: Python's defaults, not uvicorn's "TLSv1"
+        configs["tls"] = dict(cert)
+        configs["mtls"] = dict(cert, ssl_cert_reqs=ssl.CERT_REQUIRED,
+                               ssl_ca_certs=os.path.join(tls_dir, "ca.pem"))
+        configs["wronghost"] = dict(cert, ssl_certfile=os.path.join(tls_dir, "wronghost.pem"),
+                                    ssl_keyfile=os.path.join(tls_dir, "wronghost.key"))
+    return configs
+
+
+async def serve(args):
+    global STOPPING
+    STOPPING = asyncio.Event()
+    listeners = []
+    for name, options in listener_configs(args.tls_dir).items():
+        options = {"lifespan": "off", **options}
+        config = uvicorn.Config(Recorder(app, name), log_level="warning", access_log=False,
+                                **options)
+        config.load()  # fail now on unreadable certificates
+        listeners.append((name, Server(config), listening_socket(args.host)))
+    servers = [server for _, server, _ in listeners]
+
+    def force():
+        for server in servers:
+            server.force_exit = True
+
+    def stop():
+        STOPPING.set()  # scripted delays and stalls end now: exit at once, and quietly
+        for server in servers:
+            server.force_exit = server.should_exit
+            server.should_exit = True
+        # A TLS connection closes only once the peer answers close_notify (or
+        # after asyncio's 30 s ssl_shutdown_timeout): never wait that long.
+        loop.call_later(1.0, force)
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    tasks = [asyncio.create_task(server.serve(sockets=[sock])) for _, server, sock in listeners]
+    while not all(server.started for server in servers):
+        done = [task for task in tasks if task.done()]
+        if done:
+            stop()
+            await asyncio.gather(*tasks)
+            raise SystemExit("a listener failed to start")
+        await asyncio.sleep(0.005)
+    ports = {name: sock.getsockname()[1] for name, _, sock in listeners}
     with open(args.port_file + ".tmp", "w") as f:
-        f.write(str(sock.getsockname()[1]))
-    import os
+        json.dump(ports, f)
     os.rename(args.port_file + ".tmp", args.port_file)
-    server.run(sockets=[sock])
+    await asyncio.gather(*tasks)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port-file", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--tls-dir", help="certificates made by spec/support/make-certs.sh")
+    args = parser.parse_args()
+    send_tls_handshake_alerts()
+    asyncio.run(serve(args))
 
 
 if __name__ == "__main__":

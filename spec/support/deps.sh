@@ -7,7 +7,7 @@ packages=(
   luajit2 libluajit2-5.1-dev                                               # LuaJIT build
   nginx libnginx-mod-http-lua                                              # OpenResty path
   python3-fastapi python3-uvicorn python3-jwt                              # reference backend
-  curl openssl pkg-config gcc make valgrind                                # test tooling
+  curl openssl pkg-config gcc make valgrind clang libclang-rt-14-dev       # test tooling
 )
 missing=()
 for p in "${packages[@]}"; do

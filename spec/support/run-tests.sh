@@ -8,7 +8,6 @@ root=$PWD
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 export LUA_PATH="$root/lua/?.lua;$root/lua/?/init.lua;$root/?.lua;;"
-broken=0 # suites that failed without saying which test
 
 # suite NAME COMMAND...: runs COMMAND (which prints TAP), keeps its report.
 suite() {
@@ -23,13 +22,32 @@ suite() {
   fi
 }
 
-suite lua5.4 env LUA_CPATH="$root/build/5.4/?.so;;" TFAUTH_TEST_LUA=lua5.4 \
-  bash spec/support/with-backend.sh lua5.4 /usr/bin/busted -o TAP spec
-suite luajit env LUA_CPATH="$root/build/jit/?.so;;" TFAUTH_TEST_LUA=luajit \
-  bash spec/support/with-backend.sh luajit /usr/bin/busted -o TAP spec
-suite luarocks bash spec/support/rock-check.sh
-suite examples env LUA_CPATH="$root/build/5.4/?.so;;" \
-  bash spec/support/with-backend.sh bash spec/support/examples.sh lua5.4
+busted_under() { # LUA CPATH-DIR [wrapper...]: the busted suite, against its own backend
+  local lua=$1 dir=$2
+  shift 2
+  env LUA_CPATH="$root/$dir/?.so;;" TFAUTH_TEST_LUA="$lua" \
+    bash spec/support/with-backend.sh "$@" "$lua" /usr/bin/busted -o TAP spec
+}
+asan_preload="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)"
+
+run() {
+  case $1 in
+    lua5.4) suite lua5.4 busted_under lua5.4 build/5.4 ;;
+    luajit) suite luajit busted_under luajit build/jit ;;
+    luarocks) suite luarocks bash spec/support/rock-check.sh ;;
+    examples) suite examples env LUA_CPATH="$root/build/5.4/?.so;;" \
+                bash spec/support/with-backend.sh bash spec/support/examples.sh lua5.4 ;;
+    asan) suite asan busted_under lua5.4 build/asan \
+            env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 LD_PRELOAD="$asan_preload" ;;
+    valgrind) suite valgrind busted_under lua5.4 build/5.4 \
+                valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 ;;
+    fuzz) suite fuzz bash spec/support/fuzz.sh "${FUZZ_SECONDS:-20}" ;;
+    *) echo "run-tests.sh: no suite '$1'" >&2; exit 2 ;;
+  esac
+}
+
+if [ $# -eq 0 ]; then set -- lua5.4 luajit luarocks examples asan valgrind fuzz; fi
+for name in "$@"; do run "$name"; done
 
 passed=$(cat "$out"/*.tap | grep '^ok ' | grep -vc '# SKIP')
 skipped=$(cat "$out"/*.tap | grep '^ok ' | grep -c '# SKIP')
