@@ -109,4 +109,28 @@ describe("secrets", function()
     c = client { timeout_ms = 200 }
     collect(c.login, c, { user = "alice", password = pw })
   end)
+
+  it("stay out of retries, TLS failures, dropped connections and redirects", function()
+    local t = h.login("alice")
+    secret(t.access_token); secret(t.refresh_token)
+    local pw = secret("Retry-Password-42")
+    local params = { x_org = "acme", current_password = pw, new_password = secret("Retry-New-Password-42") }
+    h.script { path = "/api/iam/password/change", status = 503, times = 3,
+      body = cjson.encode { detail = "overloaded while handling " .. pw } }
+    local c = client { bearer = t.access_token,
+      retries = { strategy = "backoff", backoff = { initial_interval = 5, max_interval = 10, max_elapsed_time = 100 } } }
+    collect(c.change_password, c, params)
+    c = client { server_url = os.getenv("TFAUTH_TEST_TLS_URL"), bearer = t.access_token }
+    collect(c.change_password, c, params)
+    c = client { server_url = os.getenv("TFAUTH_TEST_MTLS_URL"), bearer = t.access_token,
+      tls = { ca_file = os.getenv("TFAUTH_TEST_CERTS") .. "/ca.pem" } }
+    collect(c.change_password, c, params)
+    h.script { path = "/api/iam/refresh", close_after_bytes = 5, body = cjson.encode(t) }
+    c = client()
+    collect(c.refresh, c, { refresh_token = t.refresh_token })
+    h.script { path = "/api/iam/logout", status = 302, body = "",
+      headers = { Location = os.getenv("TFAUTH_TEST_OTHER_URL") .. "/sso?token=" .. t.refresh_token } }
+    collect(c.logout, c, { refresh_token = t.refresh_token })
+  end)
 end)
+

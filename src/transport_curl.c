@@ -191,8 +191,17 @@ static struct curl_slist *header_list(tf_transport *t, const tf_request *req) {
     return t->nodes;
 }
 
-static tf_kind failure_kind(CURLcode rc) {
+/* Under TLS 1.3 the server judges a client certificate after the
+ * handshake: its refusal reaches libcurl as a failed receive or send whose
+ * message is OpenSSL's alert. That is a TLS failure, not the network's. */
+static int tls_layer_message(const char *msg) {
+    return strstr(msg, "SSL_read") || strstr(msg, "SSL_write") || strstr(msg, " alert ");
+}
+
+static tf_kind failure_kind(CURLcode rc, const char *msg) {
     switch (rc) {
+    case CURLE_RECV_ERROR: case CURLE_SEND_ERROR:
+        return tls_layer_message(msg) ? TF_TLS : TF_NETWORK;
     case CURLE_OPERATION_TIMEDOUT:
         return TF_TIMEOUT;
     case CURLE_SSL_CONNECT_ERROR: case CURLE_PEER_FAILED_VERIFICATION:
@@ -251,6 +260,6 @@ const tf_response *tf_transport_perform(tf_transport *t, const tf_request *req, 
     if (t->headers_overflow)
         fail(res, TF_RESPONSE, rc, "response headers larger than 64 KiB");
     else
-        fail(res, failure_kind(rc), rc, t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
+        fail(res, failure_kind(rc, t->errbuf), rc, t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
     return res;
 }
