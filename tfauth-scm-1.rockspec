@@ -27,7 +27,7 @@ build = {
     ["tfauth.core"] = {
       sources = {
         "src/buf.c", "src/check.c", "src/client.c", "src/core.c", "src/error.c",
-        "src/ops.c", "src/redact.c", "src/request.c", "src/response.c", "src/retry.c",
+        "src/hooks.c", "src/jwt.c", "src/ops.c", "src/redact.c", "src/request.c", "src/response.c", "src/retry.c",
         "src/transport_curl.c",
       },
       defines = { "_GNU_SOURCE" },
@@ -37,5 +37,7 @@ build = {
     },
     ["tfauth"] = "lua/tfauth/init.lua",
     ["tfauth.safe"] = "lua/tfauth/safe.lua",
+    ["tfauth.session"] = "lua/tfauth/session.lua",
+    ["tfauth.jwt"] = "lua/tfauth/jwt.lua",
   },
 }

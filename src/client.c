@@ -20,7 +20,10 @@
 
 static const char *const config_keys[] = {
     "server_url", "bearer", "timeout_ms", "connect_timeout_ms", "retries", "http_headers",
-    "user_agent", "tls", "proxy", "max_response_bytes", "debug", NULL};
+    "user_agent", "tls", "proxy", "max_response_bytes", "debug", "before_request", "after_success",
+    "after_error", NULL};
+static const char *const function_keys[] = {"debug", "before_request", "after_success",
+                                            "after_error", NULL};
 static const char *const tls_keys[] = {"verify", "ca_file", "ca_path", "cert", "key", NULL};
 
 static tf_client *check_client(lua_State *L) {
@@ -56,7 +59,7 @@ static long opt_positive(lua_State *L, const char *op, int t, const char *name, 
 
 /* Pushes a copy of the table at idx, `depth` levels deep: what was checked
  * is what is used, whatever the caller later does to its own table. */
-static void push_copy(lua_State *L, int idx, int depth) {
+void tf_push_copy(lua_State *L, int idx, int depth) {
     idx = lua_absindex(L, idx);
     if (!lua_istable(L, idx) || depth == 0) {
         lua_pushvalue(L, idx);
@@ -66,7 +69,7 @@ static void push_copy(lua_State *L, int idx, int depth) {
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         lua_pushvalue(L, -2);
-        push_copy(L, -2, depth - 1);
+        tf_push_copy(L, -2, depth - 1);
         lua_rawset(L, -5);
         lua_pop(L, 1);
     }
@@ -98,7 +101,7 @@ static int client_new(lua_State *L) {
     const char *base;
     long timeout, connect_timeout, max_response;
     char err[128];
-    int cfg, saved;
+    int cfg, saved, i;
 
     lua_settop(L, 2);
     if (lua_isnil(L, 1)) {
@@ -124,16 +127,18 @@ static int client_new(lua_State *L) {
     lua_setfield(L, saved, "bearer");
     lua_getfield(L, cfg, "http_headers");
     if (!lua_isnil(L, -1)) tf_check_headers(L, op, "http_headers", -1);
-    push_copy(L, -1, 1);
+    tf_push_copy(L, -1, 1);
     lua_setfield(L, saved, "http_headers");
     lua_getfield(L, cfg, "retries");
     tf_check_retries(L, op, "retries", -1);
-    push_copy(L, -1, 2);
+    tf_push_copy(L, -1, 2);
     lua_setfield(L, saved, "retries");
-    lua_getfield(L, cfg, "debug");
-    if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
-        tf_argerror(L, op, "debug", "expected a function, got %s", tf_type_name(L, -1));
-    lua_setfield(L, saved, "debug");
+    for (i = 0; function_keys[i]; i++) {
+        lua_getfield(L, cfg, function_keys[i]);
+        if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
+            tf_argerror(L, op, function_keys[i], "expected a function, got %s", tf_type_name(L, -1));
+        lua_setfield(L, saved, function_keys[i]);
+    }
 
     timeout = opt_positive(L, op, cfg, "timeout_ms", DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS);
     connect_timeout =
@@ -238,7 +243,7 @@ static int client_call(lua_State *L) {
     const tf_op *op = &tf_ops[lua_tointeger(L, lua_upvalueindex(1))];
     const tf_response *res;
     tf_request req;
-    int ok, attempts;
+    int ok, attempts, config, headers = 0;
 
     lua_settop(L, 3);
     if (!c->transport) {
@@ -251,8 +256,14 @@ static int client_call(lua_State *L) {
         return lua_error(L);
     }
     tf_prepare(L, c, op, 2, 3, &req);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->config_ref);
+    config = lua_gettop(L);
 
     c->busy = 1; /* from here to the response, req points into c's buffers */
+    if (!tf_hook_before(L, config, &req)) {
+        c->busy = 0;
+        return lua_error(L);
+    }
     debug_line(L, c, "tfauth: -> %s: %s %s, %d bytes", op->name, op->method, req.url,
                (int)req.body_len);
     res = perform(L, c, &req, &attempts);
@@ -263,7 +274,8 @@ static int client_call(lua_State *L) {
         ok = 0;
     } else {
         tf_push_headers(L, &res->headers);
-        ok = tf_map_response(L, &req, res->status, res->reason, -1,
+        headers = lua_gettop(L);
+        ok = tf_map_response(L, &req, res->status, res->reason, headers,
                              res->body.data ? res->body.data : "", res->body.len, res->truncated);
     }
     if (!ok) {
@@ -271,6 +283,9 @@ static int client_call(lua_State *L) {
         lua_setfield(L, -2, "attempts");
     }
     debug_response(L, c, &req, res, ok);
+    if (ok ? !tf_hook_after_success(L, config, &req, res->status, headers, lua_gettop(L), attempts)
+           : !tf_hook_after_error(L, config, &req, lua_gettop(L)))
+        return lua_error(L);
     return ok ? 1 : lua_error(L);
 }
 
@@ -447,6 +462,8 @@ void tf_open_client(lua_State *L, int module) {
         lua_setfield(L, -2, tf_ops[i].name);
     }
     lua_setfield(L, module, "operations");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, module, "client_methods"); /* the Lua face adds `session` */
     lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
 

@@ -16,6 +16,25 @@ void tf_json_encode(lua_State *L) {
     lua_call(L, 1, 1);
 }
 
+#if LUA_VERSION_NUM >= 503
+/* Debian's lua-cjson 2.1.0 decodes every number as a float; JSON's 300 is
+ * Lua's integer 300 (so expires_in prints as 300, not 300.0). */
+static void integerize(lua_State *L, int idx, int depth) {
+    if (depth > 64) return;
+    lua_pushnil(L);
+    while (lua_next(L, idx)) {
+        if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1) && tf_isinteger(L, -1)) {
+            lua_pushvalue(L, -2);
+            lua_pushinteger(L, (lua_Integer)lua_tonumber(L, -2));
+            lua_rawset(L, idx);
+        } else if (lua_istable(L, -1)) {
+            integerize(L, lua_gettop(L), depth + 1);
+        }
+        lua_pop(L, 1);
+    }
+}
+#endif
+
 int tf_json_decode(lua_State *L, const char *s, size_t len) {
     lua_getfield(L, LUA_REGISTRYINDEX, JSON_DECODE);
     lua_pushlstring(L, s, len);
@@ -23,6 +42,12 @@ int tf_json_decode(lua_State *L, const char *s, size_t len) {
         lua_pop(L, 1);
         return 0;
     }
+#if LUA_VERSION_NUM >= 503
+    if (lua_istable(L, -1)) {
+        luaL_checkstack(L, 2 * 64 + 8, "tfauth: JSON too deep");
+        integerize(L, lua_gettop(L), 0);
+    }
+#endif
     return 1;
 }
 
@@ -65,6 +90,7 @@ int luaopen_tfauth_core(lua_State *L) {
     module = lua_gettop(L);
     tf_open_error(L, module);
     tf_open_client(L, module);
+    tf_open_jwt(L, module);
     lua_pushliteral(L, TFAUTH_VERSION);
     lua_setfield(L, module, "version");
     lua_pushstring(L, tf_transport_version());

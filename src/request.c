@@ -24,6 +24,16 @@ static void add_header(lua_State *L, tf_request *req, const char *name, const ch
     req->nheaders++;
 }
 
+void tf_request_set_header(lua_State *L, tf_request *req, const char *name, const char *value) {
+    size_t i;
+    for (i = 0; i < req->nheaders; i++)
+        if (strcasecmp(req->headers[i].name, name) == 0) {
+            req->headers[i].value = value;
+            return;
+        }
+    add_header(L, req, name, value);
+}
+
 static void add_secret(tf_request *req, const char *s, size_t len) {
     if (req->nsecrets < TF_MAX_SECRETS) {
         req->secrets[req->nsecrets].ptr = s;

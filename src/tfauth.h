@@ -7,6 +7,8 @@
  *   redact.c     keeping secrets out of everything a caller can see
  *   error.c      the one error constructor and tfauth.Error
  *   client.c     the client userdata and its methods
+ *   hooks.c      before_request, after_success, after_error
+ *   jwt.c        a JWT's claims, unverified
  *   core.c       luaopen_tfauth_core: calls one opener per concern
  */
 #ifndef TFAUTH_H
@@ -150,6 +152,7 @@ typedef struct {
 #define TF_CLIENT_MT "tfauth.client"
 
 void tf_open_client(lua_State *L, int module);
+void tf_open_jwt(lua_State *L, int module);
 
 /* request.c: validates params (index) and overrides (index or 0), pushes the
  * Lua values it keeps alive, fills req. Raises `argument` errors. */
@@ -175,6 +178,16 @@ void tf_push_redacted(lua_State *L, const tf_request *req, const char *text, siz
 /* Redacts, in place, a decoded JSON value at idx: echoed input, secret-named
  * keys, secret values inside strings. Returns whether anything changed. */
 int tf_redact_json(lua_State *L, const tf_request *req, int idx);
+
+/* hooks.c: each returns 1, or 0 with the error on top of the stack. */
+int tf_hook_before(lua_State *L, int config, tf_request *req);
+int tf_hook_after_success(lua_State *L, int config, const tf_request *req, long status,
+                          int headers, int result, int attempts);
+int tf_hook_after_error(lua_State *L, int config, const tf_request *req, int err);
+/* request.c: sets a header, replacing one of the same name (any case). */
+void tf_request_set_header(lua_State *L, tf_request *req, const char *name, const char *value);
+/* client.c: pushes a copy of the table at idx, `depth` levels deep. */
+void tf_push_copy(lua_State *L, int idx, int depth);
 
 /* core.c: the private lua-cjson instance */
 void tf_json_encode(lua_State *L); /* table on top -> string on top (raises) */

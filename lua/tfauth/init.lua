@@ -2,6 +2,7 @@
 -- A thin face over the C core (`tfauth.core`): the default client and the
 -- module-level functions that use it. Everything else is the core's.
 local core = require "tfauth.core"
+local session = require "tfauth.session"
 
 local tfauth = {
   _VERSION = "tfauth " .. core.version,
@@ -10,7 +11,15 @@ local tfauth = {
   is_error = core.is_error,
   kinds = core.kinds,
   operations = core.operations,
+  session = session,
+  jwt = require "tfauth.jwt",
 }
+
+--- client:session(source[, options]): a self-refreshing token session
+-- (see `tfauth.session`).
+function core.client_methods.session(client, source, options)
+  return session.new(client, source, options)
+end
 
 --- A new client. See lua-api.md for the configuration fields.
 function tfauth.new(config)

@@ -39,6 +39,9 @@ for name in pairs(tfauth.operations) do
   end
 end
 
+function methods:session(source, options)
+  return returning(pcall(tfauth.session.new, self.client, source, options))
+end
 function methods:close() return self.client:close() end
 function methods:is_open() return self.client:is_open() end
 SafeClient.__close = function(self) self.client:close() end
