@@ -19,7 +19,7 @@ ASAN_MODULE := build/asan/tfauth/core.so
 FUZZER   := build/fuzz_tfauth
 FUZZ_SECONDS ?= 60
 
-.PHONY: all jit asan deps test demo check-memory fuzz clean
+.PHONY: all jit asan deps test demo check-memory fuzz lint docs clean
 
 all: $(MODULE)
 jit: $(JIT_MODULE)
@@ -53,6 +53,14 @@ $(FUZZER): fuzz/fuzz_tfauth.c $(SRC) $(HDR)
 test: deps
 	@$(MAKE) -s --no-print-directory all jit asan $(FUZZER)
 	@bash spec/support/run-tests.sh
+
+# luacheck over the Lua, and the C compiled with every warning an error.
+lint: deps
+	@bash spec/support/run-tests.sh lint
+
+# The API reference, from the sources' LDoc comments, into doc/.
+docs: deps
+	@ldoc -q .
 
 # The whole spec suite under ASan+UBSan, then under valgrind memcheck.
 check-memory: deps

@@ -21,8 +21,12 @@ local calls = {
   function() return client:refresh { refresh_token = "refresh.token-value" } end,
   function() return client:logout { refresh_token = "refresh.token-value" } end,
   function() return client:reset_password { username = "alice" } end,
-  function() return client:change_password { x_org = "acme", current_password = "a-1", new_password = "b-12345678" } end,
-  function() return client:admin_change_password { user_id = "u-1", x_org = "acme", new_password = "b-12345678" } end,
+  function()
+    return client:change_password { x_org = "acme", current_password = "a-1", new_password = "b-12345678" }
+  end,
+  function()
+    return client:admin_change_password { user_id = "u-1", x_org = "acme", new_password = "b-12345678" }
+  end,
   function() return select(2, pcall(client.reset_password, client, { username = "nobody" })) end,
 }
 local function run(n)

@@ -30,7 +30,8 @@ end
 print(("tfauth %s -> %s"):format(tfauth.version, tostring(client)))
 
 tokens = client:login { user = user, password = password }
-print(("1. login            %s: %s token, scope '%s'; %s"):format(user, tokens.token_type, tokens.scope, expiry(tokens)))
+print(("1. login            %s: %s token, scope '%s'; %s"):format(
+  user, tokens.token_type, tokens.scope, expiry(tokens)))
 
 local old_refresh = tokens.refresh_token
 tokens = client:refresh { refresh_token = tokens.refresh_token }

@@ -1,6 +1,5 @@
 -- The module's shape and the client's life: names, defaults, environment,
 -- close, tostring, debug lines, and lua-cjson left as the host set it.
-local cjson = require "cjson"
 local tfauth = require "tfauth"
 local safe = require "tfauth.safe"
 local h = require "spec.helper"

@@ -1,6 +1,15 @@
---- tfauth.safe: the same API as tfauth, returning nil, err instead of raising.
--- Only tfauth errors are turned into return values; anything else (a bug in
--- the calling code, say) still raises.
+--- The same API as `tfauth`, returning `nil, err` instead of raising.
+--
+--    local safe = require "tfauth.safe"
+--    local tokens, err = safe.login { user = "alice", password = pw }
+--    if not tokens then print(err.kind, err.status, err.message) end
+--
+-- Every module function and operation name of `tfauth` is here, and
+-- `safe.new{...}` gives a client whose methods (the operations, `session`,
+-- `close`, `is_open`) do the same. Only `tfauth.Error`s become return
+-- values: misuse that is a bug in the calling code (a method called on
+-- something that is not a client, say) still raises.
+-- @module tfauth.safe
 local tfauth = require "tfauth"
 
 local is_error = tfauth.is_error
@@ -49,13 +58,18 @@ SafeClient.__tostring = function(self) return "tfauth.safe." .. tostring(self.cl
 
 local function wrap(client) return setmetatable({ client = client }, SafeClient) end
 
---- A client whose methods return nil, err.
+--- A client whose methods return `nil, err`.
+-- @tparam table config as for `tfauth.new`
+-- @return the client, or `nil, err`
 function safe.new(config)
   local client, err = returning(pcall(tfauth.new, config))
   if not client then return nil, err end
   return wrap(client)
 end
 
+--- Configures the default client (as `tfauth.configure`).
+-- @tparam table config
+-- @return a safe wrapper of the new default client, or `nil, err`
 function safe.configure(config)
   local client, err = returning(pcall(tfauth.configure, config))
   if not client then return nil, err end

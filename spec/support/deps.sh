@@ -8,6 +8,7 @@ packages=(
   nginx libnginx-mod-http-lua                                              # OpenResty path
   python3-fastapi python3-uvicorn python3-jwt                              # reference backend
   curl openssl pkg-config gcc make valgrind clang libclang-rt-14-dev       # test tooling
+  lua-check lua-ldoc lua-markdown                                          # lint, docs
 )
 missing=()
 for p in "${packages[@]}"; do

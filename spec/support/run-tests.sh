@@ -42,13 +42,15 @@ run() {
     valgrind) suite valgrind busted_under lua5.4 build/5.4 \
                 valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 ;;
     fuzz) suite fuzz bash spec/support/fuzz.sh "${FUZZ_SECONDS:-20}" ;;
+    lint) suite lint bash spec/support/lint.sh ;;
+    docs) suite docs bash spec/support/docs.sh ;;
     endurance) suite endurance env LUA_CPATH="$root/build/5.4/?.so;;" \
                  bash bench/with-nginx.sh lua5.4 bench/endurance.lua ;;
     *) echo "run-tests.sh: no suite '$1'" >&2; exit 2 ;;
   esac
 }
 
-if [ $# -eq 0 ]; then set -- lua5.4 luajit luarocks examples asan valgrind fuzz endurance; fi
+if [ $# -eq 0 ]; then set -- lint docs lua5.4 luajit luarocks examples asan valgrind fuzz endurance; fi
 for name in "$@"; do run "$name"; done
 
 passed=$(cat "$out"/*.tap | grep '^ok ' | grep -vc '# SKIP')
