@@ -109,6 +109,14 @@ describe("errors", function()
       assert.equal(LOGIN, reqs[1].path)
     end)
 
+    it("survives a JSON number too large for a double in an error body that needs redaction", function()
+      local err = login_error { status = 400, body = '{"detail":"bad alice-Secret-1","limit":1e999}' }
+      assert.equal("http", err.kind)
+      assert.equal("bad [REDACTED]", err.detail)
+      assert.equal(math.huge, err.json.limit)
+      assert.is_nil(err.body:find("alice-Secret-1", 1, true))
+    end)
+
     it("caps the body at max_response_bytes", function()
       local err = login_error({ status = 500, body = string.rep("x", 5000), content_type = "text/plain" },
         { max_response_bytes = 1000 })

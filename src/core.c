@@ -55,7 +55,7 @@ void tf_push_json_null(lua_State *L) {
     lua_getfield(L, LUA_REGISTRYINDEX, JSON_NULL);
 }
 
-/* cjson.new(), configured strictly: no NaN/Infinity, bounded nesting. */
+/* cjson.new(), configured strictly: no NaN/Infinity read, bounded nesting. */
 static void open_json(lua_State *L) {
     lua_getglobal(L, "require");
     lua_pushliteral(L, "cjson");
@@ -67,6 +67,10 @@ static void open_json(lua_State *L) {
     lua_call(L, 1, 0);
     lua_getfield(L, -1, "decode_invalid_numbers");
     lua_pushboolean(L, 0);
+    lua_call(L, 1, 0);
+    /* 1e999 decodes to infinity: re-encoding a redacted body writes null. */
+    lua_getfield(L, -1, "encode_invalid_numbers");
+    lua_pushliteral(L, "null");
     lua_call(L, 1, 0);
     lua_getfield(L, -1, "encode");
     lua_setfield(L, LUA_REGISTRYINDEX, JSON_ENCODE);

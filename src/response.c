@@ -143,8 +143,15 @@ static void push_response_error(lua_State *L, const tf_request *req, tf_kind kin
     }
     /* The body as sent, unless redaction had to rewrite its JSON. */
     if (rewritten) {
+        size_t n;
+        const char *text;
         lua_pushvalue(L, json);
         tf_json_encode(L);
+        /* Escapes can spell a secret the decoded strings did not hold
+         * ("\u007fuzz..." after "...7f"): the text is checked again. */
+        text = lua_tolstring(L, -1, &n);
+        tf_push_redacted(L, req, text, n);
+        lua_remove(L, -2);
     } else {
         tf_push_redacted(L, req, body, len);
     }
