@@ -2,7 +2,13 @@
 std = "max"            -- Lua 5.1 to 5.4 and LuaJIT alike
 max_line_length = 120
 globals = {}
-read_globals = { "ngx" } -- OpenResty, where tfauth runs inside nginx
+-- OpenResty, where tfauth runs inside nginx: ngx.var and ngx.ctx are written.
+read_globals = {
+  ngx = { other_fields = true, fields = {
+    var = { read_only = false, other_fields = true },
+    ctx = { read_only = false, other_fields = true },
+  } },
+}
 
 files["spec/"] = { std = "+busted", max_line_length = 130 } -- tables of cases read better whole
 files["bench/"] = { std = "max" }

@@ -39,5 +39,6 @@ build = {
     ["tfauth.safe"] = "lua/tfauth/safe.lua",
     ["tfauth.session"] = "lua/tfauth/session.lua",
     ["tfauth.jwt"] = "lua/tfauth/jwt.lua",
+    ["tfauth.openresty"] = "lua/tfauth/openresty.lua",
   },
 }

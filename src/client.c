@@ -165,7 +165,8 @@ static int client_new(lua_State *L) {
     c->timeout_ms = timeout;
     c->connect_timeout_ms = connect_timeout;
     c->max_response_bytes = (size_t)max_response;
-    if (!(c->base_url = strdup(base))) return luaL_error(L, "tfauth: out of memory");
+    if (!(c->base_url = strdup(base)) || !(c->user_agent = strdup(tc.user_agent)))
+        return luaL_error(L, "tfauth: out of memory");
     if (!(c->transport = tf_transport_new(&tc, err, sizeof err)))
         return luaL_error(L, "tfauth: %s", err);
     lua_pushvalue(L, saved);
@@ -298,6 +299,14 @@ static const tf_op *check_op(lua_State *L, int idx) {
     return op;
 }
 
+static void push_retry(lua_State *L, const tf_retry *r) {
+    lua_createtable(L, 0, 6);
+#define NUM(field, name) lua_pushnumber(L, (lua_Number)r->field); lua_setfield(L, -2, name);
+    NUM(enabled, "enabled") NUM(connection_errors, "connection_errors") NUM(initial_ms, "initial_ms")
+    NUM(max_ms, "max_ms") NUM(exponent, "exponent") NUM(max_elapsed_ms, "max_elapsed_ms")
+#undef NUM
+}
+
 /* client:prepare(operation, params[, overrides]) -> the request as a table:
  * operation, method, url, headers (name -> value), body, timeout_ms,
  * connect_timeout_ms, and secrets (what map must redact). Nothing is sent. */
@@ -324,7 +333,9 @@ static int client_prepare(lua_State *L) {
     lua_setfield(L, -2, "timeout_ms");
     lua_pushinteger(L, req.connect_timeout_ms);
     lua_setfield(L, -2, "connect_timeout_ms");
-    lua_createtable(L, 0, (int)req.nheaders);
+    lua_createtable(L, 0, (int)req.nheaders + 1);
+    lua_pushstring(L, c->user_agent); /* libcurl sends it as an option; a Lua transport as a header */
+    lua_setfield(L, -2, "User-Agent");
     for (i = 0; i < req.nheaders; i++) {
         lua_pushstring(L, req.headers[i].value);
         lua_setfield(L, -2, req.headers[i].name);
@@ -336,6 +347,33 @@ static int client_prepare(lua_State *L) {
         lua_rawseti(L, -2, (int)i + 1);
     }
     lua_setfield(L, -2, "secrets");
+    push_retry(L, &req.retry);
+    lua_setfield(L, -2, "retry");
+    return 1;
+}
+
+/* core.retry_wait(retry, retries, elapsed_ms, kind, status, retry_after):
+ * for transports written in Lua, the libcurl path's retry decision.
+ * `retry` is a prepared request's; kind is nil (a response with `status`)
+ * or "timeout"/"network"/"tls". Returns the milliseconds to wait, or nil. */
+static int retry_wait(lua_State *L) {
+    static const char *const kinds[] = {"timeout", "network", "tls", NULL};
+    static const tf_kind kind_of[] = {TF_TIMEOUT, TF_NETWORK, TF_TLS};
+    tf_retry r;
+    int failed = !lua_isnoneornil(L, 4);
+    tf_kind kind = failed ? kind_of[luaL_checkoption(L, 4, NULL, kinds)] : TF_HTTP;
+    long wait;
+    luaL_checktype(L, 1, LUA_TTABLE);
+    memset(&r, 0, sizeof r);
+#define NUM(field, name) lua_getfield(L, 1, name); r.field = lua_tonumber(L, -1); lua_pop(L, 1);
+    NUM(enabled, "enabled") NUM(connection_errors, "connection_errors") NUM(initial_ms, "initial_ms")
+    NUM(max_ms, "max_ms") NUM(exponent, "exponent") NUM(max_elapsed_ms, "max_elapsed_ms")
+#undef NUM
+    if (!tf_retry_wanted(&r, failed, kind, (long)luaL_optinteger(L, 5, 0))) return 0;
+    wait = tf_retry_wait_ms(&r, (int)luaL_checkinteger(L, 2), luaL_checknumber(L, 3),
+                            luaL_optstring(L, 6, NULL));
+    if (wait < 0) return 0;
+    lua_pushinteger(L, wait);
     return 1;
 }
 
@@ -416,6 +454,8 @@ static int client_close(lua_State *L) {
     c->transport = NULL;
     free(c->base_url);
     c->base_url = NULL;
+    free(c->user_agent);
+    c->user_agent = NULL;
     tf_buf_free(&c->url);
     luaL_unref(L, LUA_REGISTRYINDEX, c->config_ref);
     c->config_ref = LUA_NOREF;
@@ -469,4 +509,6 @@ void tf_open_client(lua_State *L, int module) {
 
     lua_pushcfunction(L, client_new);
     lua_setfield(L, module, "new");
+    lua_pushcfunction(L, retry_wait);
+    lua_setfield(L, module, "retry_wait");
 }

@@ -142,6 +142,7 @@ struct tf_transport;
 typedef struct {
     struct tf_transport *transport; /* NULL once closed */
     char *base_url;                 /* scheme://host[:port][/prefix], no trailing '/' */
+    char *user_agent;
     long timeout_ms, connect_timeout_ms;
     size_t max_response_bytes;
     int config_ref; /* registry: {bearer=, headers=, debug=, retries=} */

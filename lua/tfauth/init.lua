@@ -11,7 +11,10 @@
 -- a token or the bearer.
 -- @module tfauth
 local core = require "tfauth.core"
+local make_client -- below
 local session = require "tfauth.session"
+
+local openresty = require "tfauth.openresty"
 
 local tfauth = {
   --- "tfauth 1.0.0"
@@ -45,11 +48,41 @@ tfauth.is_error = core.is_error
 -- `user_agent`, `tls = { verify, ca_file, ca_path, cert, key }` (`verify = false` is
 -- unsafe), `proxy`, `max_response_bytes` (1 MiB), `debug` (function(line)),
 -- `before_request` (function(req): may add headers), `after_success` (function(info)),
--- `after_error` (function(err)). Unknown keys are refused; values are copied.
+-- `after_error` (function(err)); inside nginx, `transport` ("auto": nginx in request
+-- phases, libcurl elsewhere; "nginx"; "curl") and `nginx_location` ("/_tfauth").
+-- Unknown keys are refused; values are copied.
 -- @treturn client
 -- @raise an `argument` error naming the field
 function tfauth.new(config)
-  return core.new(config, "new")
+  return make_client(config, "new")
+end
+
+local TRANSPORTS = { auto = true, curl = true, nginx = true }
+local LIBCURL_ONLY = { "before_request", "after_success", "after_error", "debug" }
+
+-- The core client, wrapped for nginx when tfauth runs inside it (or is told
+-- to use it). `transport` and `nginx_location` are the Lua face's own keys.
+make_client = function(config, op)
+  if type(config) ~= "table" or (config.transport == nil and config.nginx_location == nil) then
+    local client = core.new(config, op)
+    if rawget(_G, "ngx") then return openresty.wrap(client, "auto") end
+    return client
+  end
+  local transport, location = config.transport or "auto", config.nginx_location
+  local function refuse(field, message)
+    error(core.Error.new("argument", ("argument '%s': %s"):format(field, message), { operation = op, field = field }))
+  end
+  if not TRANSPORTS[transport] then refuse("transport", 'must be "auto", "nginx" or "curl"') end
+  if location ~= nil and (type(location) ~= "string" or location:sub(1, 1) ~= "/") then
+    refuse("nginx_location", "must be a location path starting with /")
+  end
+  local rest = {}
+  for k, v in pairs(config) do if k ~= "transport" and k ~= "nginx_location" then rest[k] = v end end
+  local client = core.new(rest, op)
+  if transport == "curl" then return client end
+  local libcurl_only
+  for _, key in ipairs(LIBCURL_ONLY) do libcurl_only = libcurl_only or (rest[key] ~= nil and key or nil) end
+  return openresty.wrap(client, transport, location, libcurl_only)
 end
 
 local default_client -- made by configure, or from the environment at first use
@@ -59,7 +92,7 @@ local default_client -- made by configure, or from the environment at first use
 -- @tparam table config as for `new`
 -- @treturn client the new default client
 function tfauth.configure(config)
-  local client = core.new(config, "configure")
+  local client = make_client(config, "configure")
   if default_client then default_client:close() end
   default_client = client
   return client
@@ -69,7 +102,7 @@ end
 -- use from `TOANFNDTN_SERVER_URL` and `TOANFNDTN_BEARER`.
 -- @treturn client
 function tfauth.default_client()
-  if not default_client then default_client = core.new(nil, "configure") end
+  if not default_client then default_client = make_client(nil, "configure") end
   return default_client
 end
 

@@ -1,0 +1,156 @@
+--- Calls through nginx itself, for OpenResty: non-blocking.
+--
+-- libcurl blocks: inside nginx, a slow login would stall every request of
+-- the worker. In a request phase (rewrite, access, content) this transport
+-- sends the request tfauth prepared as an nginx subrequest to an internal
+-- location that proxies it (`ngx.location.capture`), and feeds the answer
+-- to the same response mapper: results and errors are those of the libcurl
+-- path. Elsewhere (init, timers, plain Lua) calls go through libcurl.
+--
+-- The internal location (see the README's OpenResty section):
+--
+--    location = /_tfauth {
+--        internal;
+--        set $tfauth_url "";
+--        rewrite_by_lua_block { require("tfauth.openresty").subrequest() }
+--        proxy_pass $tfauth_url;
+--        proxy_redirect off;
+--        add_header X-Tfauth-Upstream $upstream_header_time always;
+--    }
+-- @module tfauth.openresty
+local core = require "tfauth.core"
+local session = require "tfauth.session"
+
+local Error = core.Error
+
+local openresty = {}
+
+--- Where subrequests go unless the client says otherwise.
+openresty.DEFAULT_LOCATION = "/_tfauth"
+
+-- The phases where nginx lets Lua make subrequests.
+local REQUEST_PHASES = { rewrite = true, access = true, content = true }
+
+--- Whether this code runs in an nginx request phase where subrequests work.
+function openresty.in_request_phase()
+  local ngx = rawget(_G, "ngx")
+  if type(ngx) ~= "table" or not ngx.get_phase then return false end
+  local ok, phase = pcall(ngx.get_phase)
+  return ok and REQUEST_PHASES[phase] == true
+end
+
+--- For the internal location's rewrite phase: replaces the headers the
+-- subrequest inherited from the client's request with tfauth's, and sets
+-- `$tfauth_url`.
+function openresty.subrequest()
+  local req = ngx.ctx.tfauth_request
+  if not req then return ngx.exit(ngx.HTTP_NOT_FOUND) end
+  for name in pairs(ngx.req.get_headers(0, true)) do
+    -- Content-Length is the subrequest's own, set for tfauth's body.
+    if name:lower() ~= "content-length" then ngx.req.clear_header(name) end
+  end
+  for name, value in pairs(req.headers) do ngx.req.set_header(name, value) end
+  ngx.var.tfauth_url = req.url
+end
+
+local UPSTREAM_MARK = "x-tfauth-upstream"
+
+-- The subrequest's answer as status and headers, or as a transport failure:
+-- nginx answers 502/504 itself when no upstream response header came
+-- ($upstream_header_time "-" or absent).
+local function outcome(res)
+  local headers, mark = {}, nil
+  for name, value in pairs(res.header) do
+    if name:lower() == UPSTREAM_MARK then mark = value else headers[name] = value end
+  end
+  if type(mark) == "table" then mark = mark[#mark] end
+  local answered = mark ~= nil and mark ~= "" and mark ~= "-"
+  if not answered and (res.status == 502 or res.status == 504 or res.status >= 500 and mark == nil) then
+    return nil, res.status == 504 and "timeout" or "network", headers
+  end
+  if res.truncated then return nil, "network", headers end
+  return res.status, nil, headers
+end
+
+local function header_value(headers, wanted)
+  for name, value in pairs(headers) do
+    if name:lower() == wanted then return type(value) == "table" and value[1] or value end
+  end
+end
+
+local LABELS = { timeout = "timeout", network = "network error" }
+
+--- One operation through nginx, retries included.
+-- @param client a core client
+-- @string location the internal location
+-- @string operation
+-- @tparam table params
+-- @tparam[opt] table overrides
+function openresty.call(client, location, operation, params, overrides)
+  local req = client:prepare(operation, params, overrides)
+  local started, attempts = ngx.now(), 0
+  while true do
+    attempts = attempts + 1
+    local res = ngx.location.capture(location, {
+      method = ngx.HTTP_POST, body = req.body or "", ctx = { tfauth_request = req },
+    })
+    local status, failure, headers = outcome(res)
+    local wait = core.retry_wait(req.retry, attempts - 1, (ngx.now() - started) * 1000, failure,
+      status, status and header_value(headers, "retry-after"))
+    if not wait then
+      if failure then
+        error(Error.new(failure, ("%s: the nginx subrequest got no answer from %s (status %d)")
+          :format(LABELS[failure], req.url:match("^%a+://[^/]+"), res.status),
+          { operation = req.operation, retryable = true, attempts = attempts }))
+      end
+      local ok, result = pcall(client.map, client, req, status, headers, res.body)
+      if ok then return result end
+      result.attempts = attempts
+      error(result, 0)
+    end
+    ngx.sleep(wait / 1000)
+  end
+end
+
+local Client = { __name = "tfauth.openresty.client" }
+Client.__index = Client
+
+local function uses_nginx(self)
+  return self.transport == "nginx" or (self.transport == "auto" and openresty.in_request_phase())
+end
+
+for name, short in pairs(core.operations) do
+  Client[name] = function(self, params, overrides)
+    if getmetatable(self) ~= Client then error("tfauth: call it as client:" .. name .. "{...}", 2) end
+    if not uses_nginx(self) then return self.core[name](self.core, params, overrides) end
+    if self.libcurl_only then
+      error(Error.new("argument", "argument '" .. self.libcurl_only .. "': runs on the libcurl transport only; "
+        .. "use transport = \"curl\" for this client", { operation = short, field = self.libcurl_only }))
+    end
+    return openresty.call(self.core, self.location, short, params, overrides)
+  end
+end
+
+function Client:session(source, options) return session.new(self, source, options) end
+function Client:prepare(...) return self.core:prepare(...) end
+function Client:map(...) return self.core:map(...) end
+function Client:close() return self.core:close() end
+function Client:is_open() return self.core:is_open() end
+function Client:__close() self.core:close() end
+function Client:__tostring()
+  return tostring(self.core):gsub("^tfauth%.client", "tfauth.client[" .. self.transport .. "]")
+end
+
+--- A client that uses nginx in request phases (`transport = "auto"`), or
+-- always (`"nginx"`).
+-- @param core_client a core client
+-- @string transport "auto" or "nginx"
+-- @string[opt] location the internal location, default `/_tfauth`
+-- @string[opt] libcurl_only a configured hook or debug that only libcurl runs
+function openresty.wrap(core_client, transport, location, libcurl_only)
+  return setmetatable({ core = core_client, transport = transport,
+    location = location or openresty.DEFAULT_LOCATION, libcurl_only = libcurl_only }, Client)
+end
+
+openresty.Client = Client
+return openresty
