@@ -2,11 +2,14 @@
 std = "max"            -- Lua 5.1 to 5.4 and LuaJIT alike
 max_line_length = 120
 globals = {}
--- OpenResty, where tfauth runs inside nginx: ngx.var and ngx.ctx are written.
+-- OpenResty, where tfauth runs inside nginx: ngx.var, ngx.ctx, ngx.header
+-- and ngx.status are written.
 read_globals = {
   ngx = { other_fields = true, fields = {
     var = { read_only = false, other_fields = true },
     ctx = { read_only = false, other_fields = true },
+    header = { read_only = false, other_fields = true },
+    status = { read_only = false },
   } },
 }
 

@@ -40,8 +40,10 @@ run() {
     luarocks) suite luarocks bash spec/support/rock-check.sh ;;
     examples) suite examples env LUA_CPATH="$root/build/5.4/?.so;;" \
                 bash spec/support/with-backend.sh bash spec/support/examples.sh lua5.4 ;;
+    # Leaks are valgrind's to find (zero definite leaks, below): LeakSanitizer's
+    # tracer itself crashes now and then under ptrace-restricted sandboxes.
     asan) suite asan busted_under lua5.4 build/asan \
-            env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 LD_PRELOAD="$asan_preload" ;;
+            env ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 LD_PRELOAD="$asan_preload" ;;
     valgrind) suite valgrind busted_under lua5.4 build/5.4 \
                 valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 ;;
     fuzz) suite fuzz bash spec/support/fuzz.sh "${FUZZ_SECONDS:-20}" ;;
