@@ -101,7 +101,7 @@ static int client_new(lua_State *L) {
     const char *base;
     long timeout, connect_timeout, max_response;
     char err[128];
-    int cfg, saved, i;
+    int cfg, saved, i, functions = 0;
 
     lua_settop(L, 2);
     if (lua_isnil(L, 1)) {
@@ -137,6 +137,7 @@ static int client_new(lua_State *L) {
         lua_getfield(L, cfg, function_keys[i]);
         if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
             tf_argerror(L, op, function_keys[i], "expected a function, got %s", tf_type_name(L, -1));
+        if (!lua_isnil(L, -1)) functions |= 1 << i;
         lua_setfield(L, saved, function_keys[i]);
     }
 
@@ -164,6 +165,8 @@ static int client_new(lua_State *L) {
     lua_setmetatable(L, -2);
     c->timeout_ms = timeout;
     c->connect_timeout_ms = connect_timeout;
+    c->has_debug = functions & 1; /* function_keys[0] */
+    c->has_hooks = (functions & ~1) != 0;
     c->max_response_bytes = (size_t)max_response;
     if (!(c->base_url = strdup(base)) || !(c->user_agent = strdup(tc.user_agent)))
         return luaL_error(L, "tfauth: out of memory");
@@ -176,18 +179,10 @@ static int client_new(lua_State *L) {
 
 /* ---- a call ---------------------------------------------------------------------- */
 
-static int debug_wanted(lua_State *L, tf_client *c) {
-    int wanted;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, c->config_ref);
-    lua_getfield(L, -1, "debug");
-    wanted = lua_isfunction(L, -1);
-    lua_pop(L, 2);
-    return wanted;
-}
-
 /* Calls the debug function, if any, with one line; its errors are its own. */
 static void debug_line(lua_State *L, tf_client *c, const char *fmt, ...) {
     va_list ap;
+    if (!c->has_debug) return;
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->config_ref);
     lua_getfield(L, -1, "debug");
     if (!lua_isfunction(L, -1)) {
@@ -206,7 +201,7 @@ static void debug_line(lua_State *L, tf_client *c, const char *fmt, ...) {
 static void debug_response(lua_State *L, tf_client *c, const tf_request *req,
                            const tf_response *res, int ok) {
     char ms[32];
-    if (!debug_wanted(L, c)) return;
+    if (!c->has_debug) return;
     snprintf(ms, sizeof ms, "%.1f", res->seconds * 1000.0);
     lua_getfield(L, -1, "message");
     if (ok)
@@ -261,7 +256,7 @@ static int client_call(lua_State *L) {
     config = lua_gettop(L);
 
     c->busy = 1; /* from here to the response, req points into c's buffers */
-    if (!tf_hook_before(L, config, &req)) {
+    if (c->has_hooks && !tf_hook_before(L, config, &req)) {
         c->busy = 0;
         return lua_error(L);
     }
@@ -274,9 +269,11 @@ static int client_call(lua_State *L) {
         tf_map_failure(L, &req, res);
         ok = 0;
     } else {
-        tf_push_headers(L, &res->headers);
-        headers = lua_gettop(L);
-        ok = tf_map_response(L, &req, res->status, res->reason, headers,
+        if (c->has_hooks) { /* after_success sees them */
+            tf_push_headers(L, &res->headers);
+            headers = lua_gettop(L);
+        }
+        ok = tf_map_response(L, &req, res->status, res->reason, headers, &res->headers,
                              res->body.data ? res->body.data : "", res->body.len, res->truncated);
     }
     if (!ok) {
@@ -284,8 +281,9 @@ static int client_call(lua_State *L) {
         lua_setfield(L, -2, "attempts");
     }
     debug_response(L, c, &req, res, ok);
-    if (ok ? !tf_hook_after_success(L, config, &req, res->status, headers, lua_gettop(L), attempts)
-           : !tf_hook_after_error(L, config, &req, lua_gettop(L)))
+    if (c->has_hooks &&
+        (ok ? !tf_hook_after_success(L, config, &req, res->status, headers, lua_gettop(L), attempts)
+            : !tf_hook_after_error(L, config, &req, lua_gettop(L))))
         return lua_error(L);
     return ok ? 1 : lua_error(L);
 }
@@ -436,7 +434,7 @@ static int client_map(lua_State *L) {
             lua_pop(L, 1);
         }
     }
-    ok = tf_map_response(L, &req, status, NULL, headers, body,
+    ok = tf_map_response(L, &req, status, NULL, headers, NULL, body,
                          len > c->max_response_bytes ? c->max_response_bytes : len,
                          len > c->max_response_bytes);
     if (!ok) {

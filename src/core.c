@@ -4,6 +4,7 @@
  * lua-cjson instance (cjson.new()), so the host's own `cjson` settings are
  * never read or changed. */
 #include "tfauth.h"
+#include "retry.h"
 #include "transport.h"
 
 #define JSON_ENCODE "tfauth.json.encode"
@@ -81,6 +82,12 @@ static void open_json(lua_State *L) {
     lua_pop(L, 2);
 }
 
+/* core.clock(): monotonic seconds, for timing (benchmarks, transports). */
+static int clock_seconds(lua_State *L) {
+    lua_pushnumber(L, tf_now_ms() / 1000.0);
+    return 1;
+}
+
 static int initialised = 0;
 
 int luaopen_tfauth_core(lua_State *L) {
@@ -95,6 +102,8 @@ int luaopen_tfauth_core(lua_State *L) {
     tf_open_error(L, module);
     tf_open_client(L, module);
     tf_open_jwt(L, module);
+    lua_pushcfunction(L, clock_seconds);
+    lua_setfield(L, module, "clock");
     lua_pushliteral(L, TFAUTH_VERSION);
     lua_setfield(L, module, "version");
     lua_pushstring(L, tf_transport_version());

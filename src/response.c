@@ -224,13 +224,19 @@ static void add_expiry(lua_State *L, int idx, const char *from, const char *to, 
 }
 
 int tf_map_response(lua_State *L, const tf_request *req, long status, const char *reason,
-                    int headers, const char *body, size_t body_len, int truncated) {
+                    int headers, const tf_buf *raw_headers, const char *body, size_t body_len,
+                    int truncated) {
     int json = 0;
     const char *problem = NULL;
     time_t now = time(NULL);
 
-    headers = lua_absindex(L, headers);
     luaL_checkstack(L, 16, "tfauth: stack overflow");
+    if (headers) headers = lua_absindex(L, headers);
+    /* A success needs no headers table: make it only for an error. */
+    if (!headers && (status / 100 != 2 || truncated)) {
+        tf_push_headers(L, raw_headers);
+        headers = lua_gettop(L);
+    }
     if (looks_like_json(body, body_len, status / 100 == 2) && !truncated &&
         tf_json_decode(L, body, body_len))
         json = lua_gettop(L);
@@ -243,6 +249,10 @@ int tf_map_response(lua_State *L, const tf_request *req, long status, const char
     if (truncated) problem = "body larger than max_response_bytes";
     else if (!json) problem = "body is not a JSON object";
     else if (req->op->shape == TF_SHAPE_TOKEN) problem = check_token(L, json);
+    if (problem && !headers) {
+        tf_push_headers(L, raw_headers);
+        headers = lua_gettop(L);
+    }
     if (problem) {
         push_response_error(L, req, TF_RESPONSE, status, reason, headers, body, body_len, json,
                             problem);

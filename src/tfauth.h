@@ -148,6 +148,8 @@ typedef struct {
     int config_ref; /* registry: {bearer=, headers=, debug=, retries=} */
     tf_buf url;     /* scratch for the request URL */
     int busy;       /* a request is in flight: its URL and buffers are in use */
+    int has_debug;  /* a debug function is configured */
+    int has_hooks;  /* before_request, after_success or after_error is */
 } tf_client;
 
 #define TF_CLIENT_MT "tfauth.client"
@@ -161,9 +163,12 @@ void tf_prepare(lua_State *L, tf_client *c, const tf_op *op, int params, int ove
                 tf_request *req);
 
 /* response.c: pushes the result table (returns 1) or a tfauth.Error (returns 0).
- * headers is a stack index of a table of lower-cased names -> values. */
+ * headers is a stack index of a table of lower-cased names -> values, or 0:
+ * then the table is made from raw_headers (a transport's pairs) only if an
+ * error needs it. */
 int tf_map_response(lua_State *L, const tf_request *req, long status, const char *reason,
-                    int headers, const char *body, size_t body_len, int truncated);
+                    int headers, const tf_buf *raw_headers, const char *body, size_t body_len,
+                    int truncated);
 /* Pushes the error for a response that never arrived. */
 void tf_map_failure(lua_State *L, const tf_request *req, const tf_response *res);
 /* Pushes a table of a transport's "name\0value\0" header pairs; repeated

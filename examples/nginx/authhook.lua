@@ -7,7 +7,13 @@
 -- session. A lock in the shared dict (atomic `add`, with a TTL in case its
 -- holder dies) elects the refresher; the others keep using the current
 -- access token while it is still valid, or wait for the new one.
+--
+-- The dict holds each session as JSON ("s:<sid>") and a version number
+-- ("v:<sid>", bumped on every store); each worker keeps the decoded session
+-- per version in an LRU cache, so a guarded request costs one dict lookup of
+-- a number, not a JSON decode.
 local tfauth = require "tfauth"
+local lrucache = require "resty.lrucache" -- Debian's lua-resty-lrucache (with the lua module)
 local json = require("cjson").new()
 
 local authhook = {}
@@ -18,25 +24,45 @@ local LOCK_TTL = 10   -- seconds a refresher may hold the lock
 local WAIT_STEP = 0.01
 local WAIT_MAX = 300  -- steps: 3 s
 
-local client, skew
+local CACHE_SIZE = 10000 -- decoded sessions per worker
+
+local client, skew, cache
 
 --- In init_by_lua: the client (nginx transport in request phases) and the skew.
 function authhook.init(config)
   client = tfauth.new { server_url = config.server_url }
   skew = config.skew or tfauth.session.DEFAULT_SKEW
+  cache = assert(lrucache.new(CACHE_SIZE))
 end
 
 local function dict() return ngx.shared[DICT] end
 
+-- The session of sid: { state =, user = } decoded once per version, or nil.
 local function load(sid)
+  local version = dict():get("v:" .. sid)
+  if not version then return nil end
+  local entry = cache:get(sid)
+  if entry and entry.version == version then return entry end
   local value = dict():get("s:" .. sid)
-  return value and json.decode(value)
+  if not value then return nil end
+  local state = json.decode(value)
+  entry = { version = version, state = state, user = tfauth.jwt.claims(state.access_token).preferred_username }
+  cache:set(sid, entry)
+  return entry
 end
 
 -- Kept as long as the refresh token lives (0: Keycloak's "no expiry").
 local function store(sid, state)
   local ttl = state.refresh_expires_at and state.refresh_expires_at - ngx.time() or 0
-  dict():set("s:" .. sid, json.encode(state), ttl > 0 and ttl or 0)
+  ttl = ttl > 0 and ttl or 0
+  dict():set("s:" .. sid, json.encode(state), ttl)
+  dict():incr("v:" .. sid, 1, 0, ttl)
+end
+
+local function forget(sid)
+  dict():delete("s:" .. sid)
+  dict():delete("v:" .. sid)
+  cache:delete(sid)
 end
 
 local function new_sid()
@@ -71,33 +97,34 @@ function authhook.login()
   return reply(200, { user = s:claims().preferred_username })
 end
 
--- Refreshes once across workers; returns the state to use, or nil.
-local function refresh(sid, state)
+-- Refreshes once across workers; returns the session entry to use, or nil.
+local function refresh(sid, entry)
   local lock = "lock:" .. sid
   if dict():add(lock, ngx.worker.pid(), LOCK_TTL) then
-    local s = client:session(state, { skew = skew })
+    local s = client:session(entry.state, { skew = skew })
     local ok, err = pcall(s.refresh, s)
+    local result = entry
     if ok then
-      state = s:export()
-      store(sid, state)
+      store(sid, s:export())
       dict():incr("refreshes", 1, 0)
+      result = load(sid)
     elseif err.expired then
-      dict():delete("s:" .. sid)
-      state = nil
+      forget(sid)
+      result = nil
     else
       ngx.log(ngx.ERR, "tfauth refresh failed: ", tostring(err))
-      if state.expires_at <= ngx.time() then state = nil end
+      if entry.state.expires_at <= ngx.time() then result = nil end
     end
     dict():delete(lock)
-    return state
+    return result
   end
   -- Another worker (or coroutine) refreshes: the current token may still do.
-  if state.expires_at > ngx.time() then return state end
+  if entry.state.expires_at > ngx.time() then return entry end
   for _ = 1, WAIT_MAX do
     ngx.sleep(WAIT_STEP)
     local current = load(sid)
     if not current then return nil end
-    if current.access_token ~= state.access_token then return current end
+    if current.version ~= entry.version then return current end
     if not dict():get(lock) then return nil end -- it failed
   end
   return nil
@@ -107,24 +134,24 @@ end
 -- and `X-User` for the application; 401 otherwise.
 function authhook.guard()
   local sid = ngx.var["cookie_" .. COOKIE]
-  local state = sid and sid:match("^%x+$") and load(sid)
-  if state and state.expires_at - skew <= ngx.time() then state = refresh(sid, state) end
-  if not state then return reply(401, { error = "unauthenticated" }) end
-  ngx.req.set_header("Authorization", "Bearer " .. state.access_token)
-  ngx.req.set_header("X-User", tfauth.jwt.claims(state.access_token).preferred_username)
+  local entry = sid and load(sid)
+  if entry and entry.state.expires_at - skew <= ngx.time() then entry = refresh(sid, entry) end
+  if not entry then return reply(401, { error = "unauthenticated" }) end
+  ngx.req.set_header("Authorization", "Bearer " .. entry.state.access_token)
+  ngx.req.set_header("X-User", entry.user)
 end
 
 --- POST /logout: ends the session at the server and here.
 function authhook.logout()
   local sid = ngx.var["cookie_" .. COOKIE]
-  local state = sid and sid:match("^%x+$") and load(sid)
-  if state then
-    local ok, err = pcall(function() client:session(state):logout() end)
+  local entry = sid and load(sid)
+  if entry then
+    local ok, err = pcall(function() client:session(entry.state):logout() end)
     if not ok then ngx.log(ngx.WARN, "tfauth logout: ", tostring(err)) end
-    dict():delete("s:" .. sid)
+    forget(sid)
   end
   ngx.header["Set-Cookie"] = COOKIE .. "=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
-  return reply(200, { logged_out = state ~= nil })
+  return reply(200, { logged_out = entry ~= nil })
 end
 
 return authhook

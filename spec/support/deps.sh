@@ -9,6 +9,7 @@ packages=(
   python3-fastapi python3-uvicorn python3-jwt                              # reference backend
   curl openssl pkg-config gcc make valgrind clang libclang-rt-14-dev       # test tooling
   lua-check lua-ldoc lua-markdown                                          # lint, docs
+  wrk python3-requests                                                     # make bench
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# bench/run.sh: `make bench`. Against nginx on loopback with canned,
+# contract-correct answers (bench/with-nginx.sh), in one run, same machine,
+# same login POST: the raw C libcurl loop (the limit of this design), tfauth
+# under Lua 5.4 and LuaJIT, a Python requests.Session loop (the floor of the
+# backend's Python SDK), and curl as a process per call. Rounds alternate;
+# each figure is the median of its rounds. Prints the table and writes it
+# to bench/README.md, then counts instructions per call with callgrind and
+# measures memory, then the nginx auth hook's guard with wrk.
+set -eu
+cd "$(dirname "$0")/.."
+root=$PWD
+export LUA_PATH="$root/lua/?.lua;$root/lua/?/init.lua;;"
+ROUNDS=${ROUNDS:-3} N=${N:-20000} NPY=${NPY:-3000} NCURL=${NCURL:-200}
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+measure() { # name command...: appends one "cps p50 p99" line per round
+  local name=$1
+  shift
+  "$@" >>"$out/$name"
+}
+
+inner() {
+  echo "nginx headroom: wrk, POST login, canned answer (1 connection, then 8):"
+  cat >"$out/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"user":"alice","password":"alice-Secret-1","remember_me":false}'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+  for c in 1 8; do
+    wrk -t1 -c$c -d2s -s "$out/post.lua" "$TFAUTH_BENCH_URL/api/iam/login" | grep -E "Requests/sec" | sed "s/^/  $c connection(s): /"
+  done
+  for round in $(seq 1 "$ROUNDS"); do
+    echo "round $round/$ROUNDS"
+    measure raw build/raw_curl "$TFAUTH_BENCH_URL" "$N"
+    measure lua54 env LUA_CPATH="$root/build/5.4/?.so;;" lua5.4 bench/bench.lua "$N"
+    measure luajit env LUA_CPATH="$root/build/jit/?.so;;" luajit bench/bench.lua "$N"
+    measure python /usr/bin/python3 bench/bench_requests.py "$TFAUTH_BENCH_URL" "$NPY"
+    measure curl /usr/bin/python3 bench/bench_curl_cli.py "$TFAUTH_BENCH_URL" "$NCURL"
+  done
+}
+bash bench/with-nginx.sh bash -c "$(declare -f measure inner); out=$out root=$root ROUNDS=$ROUNDS N=$N NPY=$NPY NCURL=$NCURL inner"
+
+median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+col() { awk -v c="$2" '{print $c}' "$out/$1" | median; }
+raw=$(col raw 1)
+table=$(
+  printf '| client | calls/s | p50 (µs) | p99 (µs) | × raw C loop |\n|---|---:|---:|---:|---:|\n'
+  for entry in "raw:raw C, one libcurl easy handle" "lua54:tfauth, Lua 5.4" "luajit:tfauth, LuaJIT 2.1" \
+               "python:Python requests.Session + JSON" "curl:curl, a process per call"; do
+    name=${entry%%:*} label=${entry#*:}
+    cps=$(col "$name" 1)
+    printf '| %s | %s | %s | %s | %.2f |\n' "$label" "$cps" "$(col "$name" 2)" "$(col "$name" 3)" \
+      "$(awk -v a="$cps" -v b="$raw" 'BEGIN {print a / b}')"
+  done
+)
+lua54=$(col lua54 1) luajit=$(col luajit 1) python=$(col python 1)
+targets=$(awk -v l="$lua54" -v j="$luajit" -v r="$raw" -v p="$python" 'BEGIN {
+  printf "- tfauth (Lua 5.4) / raw C loop: %.2f (target >= 0.90): %s\n", l / r, (l / r >= 0.90 ? "met" : "MISSED")
+  printf "- tfauth (Lua 5.4) / Python requests: %.1f (target >= 5): %s\n", l / p, (l / p >= 5 ? "met" : "MISSED")
+  printf "- tfauth LuaJIT / Lua 5.4: %.2f (target >= 1, within noise): %s\n", j / l, (j / l >= 0.97 ? "met" : "MISSED") }')
+
+echo
+echo "callgrind: 10,000 logins under Lua 5.4 (instructions, deterministic):"
+bash bench/with-nginx.sh bash -c "LUA_CPATH='$root/build/5.4/?.so;;' valgrind --tool=callgrind \
+  --callgrind-out-file=$out/callgrind.out lua5.4 bench/bench.lua 10000 >/dev/null 2>&1"
+# bench.lua makes 200 warm-up calls besides the 10,000 measured.
+profile=$(/usr/bin/python3 bench/callgrind_objects.py "$out/callgrind.out" 10200)
+echo "$profile"
+
+echo
+memory=$(bash bench/with-nginx.sh env LUA_CPATH="$root/build/5.4/?.so;;" lua5.4 bench/memory.lua)
+echo "$memory"
+
+echo
+guard=$(bash bench/guard.sh)
+echo "$guard"
+
+machine="$(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(. /etc/os-release; echo "$PRETTY_NAME")"
+{
+  echo "# Benchmarks"
+  echo
+  echo "Made by \`make bench\` (bench/run.sh) on $(date -u +%Y-%m-%d): $machine."
+  echo "Loopback, nginx with canned contract-correct answers (keep-alive), the same login POST"
+  echo "for every client; medians of $ROUNDS alternating rounds ($N calls each; Python $NPY, curl $NCURL)."
+  echo
+  echo "$table"
+  echo
+  echo "$targets"
+  echo
+  echo "Instructions per login (callgrind, 10,000 logins + 200 warm-up, Lua 5.4):"
+  echo
+  echo '```'
+  echo "$profile"
+  echo '```'
+  echo
+  echo '```'
+  echo "$memory"
+  echo '```'
+  echo
+  echo '```'
+  echo "$guard"
+  echo '```'
+} >bench/README.md
+echo
+echo "$table"
+echo
+echo "$targets"
+echo "(written to bench/README.md)"
