@@ -38,7 +38,9 @@ http {
   }
 }
 CONF
-nginx -p "$dir" -c conf/nginx.conf 2>"$dir/logs/start.log" &
+# TFAUTH_NGINX_CPU pins nginx to one core (the benchmark puts clients on another).
+pin=(); [ -n "${TFAUTH_NGINX_CPU:-}" ] && pin=(taskset -c "$TFAUTH_NGINX_CPU")
+"${pin[@]}" nginx -p "$dir" -c conf/nginx.conf 2>"$dir/logs/start.log" &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT

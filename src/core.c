@@ -36,6 +36,17 @@ static void integerize(lua_State *L, int idx, int depth) {
 }
 #endif
 
+void tf_json_integerize(lua_State *L, int idx) {
+#if LUA_VERSION_NUM >= 503
+    if (lua_istable(L, idx)) {
+        luaL_checkstack(L, 2 * 64 + 8, "tfauth: JSON too deep");
+        integerize(L, lua_absindex(L, idx), 0);
+    }
+#else
+    (void)L, (void)idx;
+#endif
+}
+
 int tf_json_decode(lua_State *L, const char *s, size_t len) {
     lua_getfield(L, LUA_REGISTRYINDEX, JSON_DECODE);
     lua_pushlstring(L, s, len);
@@ -43,12 +54,6 @@ int tf_json_decode(lua_State *L, const char *s, size_t len) {
         lua_pop(L, 1);
         return 0;
     }
-#if LUA_VERSION_NUM >= 503
-    if (lua_istable(L, -1)) {
-        luaL_checkstack(L, 2 * 64 + 8, "tfauth: JSON too deep");
-        integerize(L, lua_gettop(L), 0);
-    }
-#endif
     return 1;
 }
 

@@ -58,6 +58,7 @@ static int jwt_claims(lua_State *L) {
     if (lua_rawlen(L, -1) == 0 || lua_tostring(L, -1)[0] != '{' ||
         !tf_json_decode(L, lua_tostring(L, -1), lua_rawlen(L, -1)) || !lua_istable(L, -1))
         return tf_argerror(L, OP, "token", "has a payload that is not a JSON object");
+    tf_json_integerize(L, -1);
     return 1;
 }
 

@@ -208,6 +208,10 @@ static const char *check_token(lua_State *L, int idx) {
         lua_pop(L, 1);
         ok = token_fields[i].type == F_STRING ? lua_type(L, -1) == LUA_TSTRING
                                               : tf_isinteger(L, -1) && lua_tonumber(L, -1) >= 0;
+        if (ok && token_fields[i].type == F_INTEGER) { /* 300, not 300.0 */
+            lua_pushinteger(L, (lua_Integer)lua_tonumber(L, -1));
+            lua_setfield(L, idx, name);
+        }
         if (!ok)
             return lua_pushfstring(L, "TokenOpenID field '%s' should be %s, got %s", name,
                                    token_fields[i].type == F_STRING ? "a string" : "an integer >= 0",
@@ -240,6 +244,9 @@ int tf_map_response(lua_State *L, const tf_request *req, long status, const char
     if (looks_like_json(body, body_len, status / 100 == 2) && !truncated &&
         tf_json_decode(L, body, body_len))
         json = lua_gettop(L);
+    /* A TokenOpenID's integers are converted as they are checked; any other
+     * body is walked whole (they are small: {} or an error). */
+    if (json && !(status / 100 == 2 && req->op->shape == TF_SHAPE_TOKEN)) tf_json_integerize(L, json);
 
     if (status / 100 != 2) {
         push_response_error(L, req, status == 422 ? TF_VALIDATION : TF_HTTP, status, reason,

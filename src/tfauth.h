@@ -198,6 +198,9 @@ void tf_push_copy(lua_State *L, int idx, int depth);
 /* core.c: the private lua-cjson instance */
 void tf_json_encode(lua_State *L); /* table on top -> string on top (raises) */
 int tf_json_decode(lua_State *L, const char *s, size_t len); /* pushes value; 0 if invalid (pushes nothing) */
+/* Integral numbers in the decoded value at idx become integers (Lua 5.3+):
+ * JSON's 300 reads as 300, not 300.0. */
+void tf_json_integerize(lua_State *L, int idx);
 void tf_push_json_null(lua_State *L);
 
 #endif
