@@ -5,7 +5,7 @@ LUA      ?= lua5.4
 LUA_INC  ?= $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 JIT_INC  ?= $(shell pkg-config --cflags luajit 2>/dev/null || echo -I/usr/include/luajit-2.1)
 CURL_INC ?= $(shell pkg-config --cflags libcurl 2>/dev/null)
-CURL_LIB ?= $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl)
+CURL_LIB ?= $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lcrypto
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -std=c99 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes

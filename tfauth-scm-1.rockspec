@@ -20,6 +20,7 @@ external_dependencies = {
   -- The library only: Debian keeps curl.h under a multiarch include folder
   -- that luarocks does not search, but the compiler does.
   CURL = { library = "curl" },
+  CRYPTO = { library = "crypto" }, -- OpenSSL's libcrypto (AES-256-GCM), which libcurl brings
 }
 build = {
   type = "builtin",
@@ -32,13 +33,14 @@ build = {
       },
       defines = { "_GNU_SOURCE" },
       incdirs = { "$(CURL_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)" },
-      libraries = { "curl" },
+      libdirs = { "$(CURL_LIBDIR)", "$(CRYPTO_LIBDIR)" },
+      libraries = { "curl", "crypto" },
     },
     ["tfauth"] = "lua/tfauth/init.lua",
     ["tfauth.safe"] = "lua/tfauth/safe.lua",
     ["tfauth.session"] = "lua/tfauth/session.lua",
     ["tfauth.jwt"] = "lua/tfauth/jwt.lua",
     ["tfauth.openresty"] = "lua/tfauth/openresty.lua",
+    ["tfauth.store"] = "lua/tfauth/store.lua",
   },
 }

@@ -84,4 +84,44 @@ function helper.strings(v, out, seen)
   return out
 end
 
+--- Runs a shell command (without the sanitizer preload); returns its output.
+function helper.sh(cmd)
+  local p = assert(io.popen("env -u LD_PRELOAD " .. cmd))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
+helper.root = assert(io.popen("pwd")):read("*l")
+
+--- Starts the example's nginx (examples/nginx/run.sh) with the test
+-- locations, against the reference backend; returns its URL, a stop
+-- function and its prefix (logs in prefix/logs). options: workers, skew,
+-- redis ("host:port"), keys (comma-separated hex).
+function helper.start_nginx(options)
+  local sh, root = helper.sh, helper.root
+  local prefix = sh("mktemp -d"):gsub("%s+$", "")
+  local env = ""
+  if options.redis then env = env .. " TFAUTH_REDIS=" .. options.redis end
+  if options.keys then env = env .. " TFAUTH_SEAL_KEYS=" .. options.keys end
+  os.execute(("env -u LD_PRELOAD %s %s/examples/nginx/run.sh %s %s '' %d %d %s/spec/nginx/tests.conf %s/spec/nginx"
+    .. " >%s/run.log 2>&1 &"):format(env, root, prefix, helper.url, options.workers or 2, options.skew or 30,
+      root, root, prefix))
+  local url
+  for _ = 1, 100 do
+    local f = io.open(prefix .. "/port")
+    if f then
+      url = "http://127.0.0.1:" .. f:read("*l")
+      f:close()
+      if sh("curl -s " .. url .. "/ping") == "pong\n" then break end
+    end
+    os.execute("sleep 0.05")
+  end
+  assert(url and sh("curl -s " .. url .. "/ping") == "pong\n",
+    "nginx did not start: " .. sh("cat " .. prefix .. "/*.log " .. prefix .. "/logs/*.log"))
+  return url, function()
+    os.execute("kill $(cat " .. prefix .. "/nginx.pid) 2>/dev/null; sleep 0.2; rm -rf " .. prefix)
+  end, prefix
+end
+
 return helper

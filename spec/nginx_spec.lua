@@ -5,35 +5,7 @@
 local cjson = require "cjson"
 local h = require "spec.helper"
 
-local ROOT = assert(io.popen("pwd")):read("*l")
-
-local function sh(cmd)
-  local p = assert(io.popen("env -u LD_PRELOAD " .. cmd))
-  local out = p:read("*a")
-  p:close()
-  return out
-end
-
--- Starts the example's nginx (with the test locations); returns its URL and a stop function.
-local function start_nginx(workers, skew)
-  local prefix = sh("mktemp -d"):gsub("%s+$", "")
-  os.execute(("env -u LD_PRELOAD %s/examples/nginx/run.sh %s %s '' %d %d %s/spec/nginx/tests.conf %s/spec/nginx"
-    .. " >%s/run.log 2>&1 &"):format(ROOT, prefix, h.url, workers, skew, ROOT, ROOT, prefix))
-  local url
-  for _ = 1, 100 do
-    local f = io.open(prefix .. "/port")
-    if f then
-      url = "http://127.0.0.1:" .. f:read("*l")
-      f:close()
-      if sh("curl -s " .. url .. "/ping") == "pong\n" then break end
-    end
-    os.execute("sleep 0.05")
-  end
-  assert(url and sh("curl -s " .. url .. "/ping") == "pong\n", "nginx did not start: " .. sh("cat " .. prefix .. "/*.log"))
-  return url, function()
-    os.execute("kill $(cat " .. prefix .. "/nginx.pid) 2>/dev/null; sleep 0.2; rm -rf " .. prefix)
-  end
-end
+local sh, start_nginx = h.sh, h.start_nginx
 
 local function count(path)
   local n = 0
@@ -44,7 +16,7 @@ end
 describe("nginx #nginx", function()
   local url, stop
 
-  setup(function() url, stop = start_nginx(1, 30) end)
+  setup(function() url, stop = start_nginx { workers = 1, skew = 30 } end)
   teardown(function() stop() end)
   before_each(h.reset)
 
@@ -122,7 +94,7 @@ describe("nginx auth hook example #nginx", function()
   local url, stop
   local cookies
 
-  setup(function() url, stop = start_nginx(3, 1) end) -- 3 workers; refresh 1 s before expiry
+  setup(function() url, stop = start_nginx { workers = 3, skew = 1 } end) -- refresh 1 s before expiry
   teardown(function() stop() end)
   before_each(function()
     h.reset()

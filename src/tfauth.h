@@ -9,6 +9,7 @@
  *   client.c     the client userdata and its methods
  *   hooks.c      before_request, after_success, after_error
  *   jwt.c        a JWT's claims, unverified
+ *   seal.c       AES-256-GCM sealing of data at rest
  *   core.c       luaopen_tfauth_core: calls one opener per concern
  */
 #ifndef TFAUTH_H
@@ -156,6 +157,7 @@ typedef struct {
 
 void tf_open_client(lua_State *L, int module);
 void tf_open_jwt(lua_State *L, int module);
+void tf_open_seal(lua_State *L, int module);
 
 /* request.c: validates params (index) and overrides (index or 0), pushes the
  * Lua values it keeps alive, fills req. Raises `argument` errors. */

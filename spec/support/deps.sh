@@ -3,9 +3,10 @@
 # when any is missing. As root it uses apt-get; otherwise it names them.
 set -eu
 packages=(
-  lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted luarocks  # build + tests
+  lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev lua-cjson           # build
+  lua-busted luarocks                                                      # tests
   luajit2 libluajit2-5.1-dev                                               # LuaJIT build
-  nginx libnginx-mod-http-lua                                              # OpenResty path
+  nginx libnginx-mod-http-lua lua-nginx-redis redis-server                 # OpenResty path
   python3-fastapi python3-uvicorn python3-jwt                              # reference backend
   curl openssl pkg-config gcc make valgrind clang libclang-rt-14-dev       # test tooling
   lua-check lua-ldoc lua-markdown                                          # lint, docs

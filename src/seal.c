@@ -1,0 +1,143 @@
+/* seal.c: sealing data at rest with AES-256-GCM (OpenSSL's libcrypto, which
+ * libcurl already brings). For sessions kept in a store: what is stored is
+ * encrypted and authenticated, so a reader of the store learns nothing and
+ * a changed or transplanted blob is refused.
+ *
+ *   blob = version (1) | key id (4) | nonce (12) | ciphertext | tag (16)
+ *
+ * The key id is the start of SHA-256(key), so a list of keys (newest first)
+ * rotates: the newest seals, any of them opens. The caller's context (for a
+ * session, its id) is authenticated too: a blob copied under another id
+ * does not open. Nothing here raises for a bad blob: open says why not. */
+#include <string.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include "tfauth.h"
+
+#define VERSION 1
+#define KEY_LEN 32
+#define ID_LEN 4
+#define NONCE_LEN 12
+#define TAG_LEN 16
+#define HEAD_LEN (1 + ID_LEN + NONCE_LEN)
+#define MAX_KEYS 16
+
+typedef struct {
+    unsigned char key[KEY_LEN], id[ID_LEN];
+} seal_key;
+
+static int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* The keys at idx: a list of 64-hex-digit strings, newest first. */
+static int read_keys(lua_State *L, int idx, const char *op, seal_key *keys) {
+    int n, i, j;
+    if (!lua_istable(L, idx)) return tf_argerror(L, op, "keys", "expected a list of keys, newest first");
+    n = (int)lua_rawlen(L, idx);
+    if (n < 1 || n > MAX_KEYS) return tf_argerror(L, op, "keys", "expected 1 to %d keys", MAX_KEYS);
+    for (i = 0; i < n; i++) {
+        unsigned char digest[EVP_MAX_MD_SIZE];
+        unsigned int digest_len;
+        size_t len;
+        const char *hex;
+        lua_rawgeti(L, idx, i + 1);
+        hex = lua_tolstring(L, -1, &len);
+        if (lua_type(L, -1) != LUA_TSTRING || len != 2 * KEY_LEN)
+            return tf_argerror(L, op, "keys", "each key is %d hexadecimal digits (256 bits)", 2 * KEY_LEN);
+        for (j = 0; j < KEY_LEN; j++) {
+            int hi = hex_value(hex[2 * j]), lo = hex_value(hex[2 * j + 1]);
+            if (hi < 0 || lo < 0)
+                return tf_argerror(L, op, "keys", "each key is %d hexadecimal digits (256 bits)", 2 * KEY_LEN);
+            keys[i].key[j] = (unsigned char)(hi << 4 | lo);
+        }
+        lua_pop(L, 1);
+        if (!EVP_Digest(keys[i].key, KEY_LEN, digest, &digest_len, EVP_sha256(), NULL))
+            return luaL_error(L, "tfauth: SHA-256 failed");
+        memcpy(keys[i].id, digest, ID_LEN);
+    }
+    return n;
+}
+
+/* One AES-256-GCM pass; the context is freed before returning. */
+static int gcm(int encrypt, const seal_key *k, const unsigned char *nonce, const unsigned char *aad1,
+               size_t aad1_len, const char *aad2, size_t aad2_len, const unsigned char *in,
+               size_t in_len, unsigned char *out, unsigned char *tag) {
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int n, ok = ctx != NULL;
+    ok = ok && EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, encrypt);
+    ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, NONCE_LEN, NULL);
+    ok = ok && EVP_CipherInit_ex(ctx, NULL, NULL, k->key, nonce, encrypt);
+    ok = ok && EVP_CipherUpdate(ctx, NULL, &n, aad1, (int)aad1_len);
+    ok = ok && (aad2_len == 0 || EVP_CipherUpdate(ctx, NULL, &n, (const unsigned char *)aad2, (int)aad2_len));
+    ok = ok && (in_len == 0 || EVP_CipherUpdate(ctx, out, &n, in, (int)in_len));
+    ok = ok && (encrypt || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_LEN, tag));
+    ok = ok && EVP_CipherFinal_ex(ctx, out + in_len, &n) > 0;
+    ok = ok && (!encrypt || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_LEN, tag));
+    EVP_CIPHER_CTX_free(ctx);
+    return ok;
+}
+
+/* core.seal(keys, plaintext[, context]) -> blob */
+static int seal(lua_State *L) {
+    seal_key keys[MAX_KEYS];
+    size_t len, ctx_len = 0;
+    const char *plain, *context;
+    unsigned char *blob;
+    read_keys(L, 1, "seal", keys);
+    plain = luaL_checklstring(L, 2, &len);
+    context = luaL_optlstring(L, 3, "", &ctx_len);
+    if (len > 16 * 1024 * 1024) return tf_argerror(L, "seal", "plaintext", "is larger than 16 MiB");
+    /* Scratch memory the garbage collector owns: nothing leaks if Lua raises. */
+    blob = lua_newuserdata(L, HEAD_LEN + len + TAG_LEN);
+    blob[0] = VERSION;
+    memcpy(blob + 1, keys[0].id, ID_LEN);
+    if (RAND_bytes(blob + 1 + ID_LEN, NONCE_LEN) != 1) return luaL_error(L, "tfauth: no randomness for a nonce");
+    if (!gcm(1, &keys[0], blob + 1 + ID_LEN, blob, HEAD_LEN, context, ctx_len, (const unsigned char *)plain,
+             len, blob + HEAD_LEN, blob + HEAD_LEN + len))
+        return luaL_error(L, "tfauth: AES-256-GCM failed");
+    lua_pushlstring(L, (const char *)blob, HEAD_LEN + len + TAG_LEN);
+    return 1;
+}
+
+/* core.open(keys, blob[, context]) -> plaintext, or nil and why */
+static int open_blob(lua_State *L) {
+    seal_key keys[MAX_KEYS];
+    size_t len, ctx_len = 0, plain_len;
+    const unsigned char *blob;
+    const char *context;
+    unsigned char *plain;
+    int n = read_keys(L, 1, "open", keys), i;
+    blob = (const unsigned char *)luaL_checklstring(L, 2, &len);
+    context = luaL_optlstring(L, 3, "", &ctx_len);
+    lua_pushnil(L);
+    if (len < HEAD_LEN + TAG_LEN || blob[0] != VERSION) {
+        lua_pushliteral(L, "not a sealed blob");
+        return 2;
+    }
+    for (i = 0; i < n && memcmp(keys[i].id, blob + 1, ID_LEN) != 0; i++) {}
+    if (i == n) {
+        lua_pushliteral(L, "sealed with a key not in the list");
+        return 2;
+    }
+    plain_len = len - HEAD_LEN - TAG_LEN;
+    plain = lua_newuserdata(L, plain_len + 16);
+    if (!gcm(0, &keys[i], blob + 1 + ID_LEN, blob, HEAD_LEN, context, ctx_len, blob + HEAD_LEN, plain_len,
+             plain, (unsigned char *)blob + len - TAG_LEN)) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "changed, or sealed for another context");
+        return 2;
+    }
+    lua_pushlstring(L, (const char *)plain, plain_len);
+    return 1;
+}
+
+void tf_open_seal(lua_State *L, int module) {
+    lua_pushcfunction(L, seal);
+    lua_setfield(L, module, "seal");
+    lua_pushcfunction(L, open_blob);
+    lua_setfield(L, module, "open");
+}
