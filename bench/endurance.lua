@@ -7,13 +7,7 @@ local tfauth = require "tfauth"
 local N = tonumber(arg[1]) or 100000
 local url = assert(os.getenv("TFAUTH_BENCH_URL"), "run under bench/with-nginx.sh")
 
-local function rss_kib()
-  local f = assert(io.open("/proc/self/status"))
-  local kib
-  for line in f:lines() do kib = kib or tonumber(line:match("^VmRSS:%s+(%d+)")) end
-  f:close()
-  return kib
-end
+local rss_kib = dofile((arg[0]:match("^(.*)/") or ".") .. "/rss.lua")
 
 local client = tfauth.new { server_url = url, bearer = "bench.bearer-token" }
 local calls = {

@@ -5,13 +5,7 @@ local tfauth = require "tfauth"
 local url = assert(os.getenv("TFAUTH_BENCH_URL"))
 local params = { user = "alice", password = "alice-Secret-1" }
 
-local function rss_kib()
-  local f = assert(io.open("/proc/self/status"))
-  local kib
-  for line in f:lines() do kib = kib or tonumber(line:match("^VmRSS:%s+(%d+)")) end
-  f:close()
-  return kib
-end
+local rss_kib = dofile((arg[0]:match("^(.*)/") or ".") .. "/rss.lua")
 local function settle() collectgarbage(); collectgarbage() end
 
 local client = tfauth.new { server_url = url }

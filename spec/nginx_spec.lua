@@ -7,11 +7,7 @@ local h = require "spec.helper"
 
 local sh, start_nginx = h.sh, h.start_nginx
 
-local function count(path)
-  local n = 0
-  for _, req in ipairs(h.requests()) do if req.path == path then n = n + 1 end end
-  return n
-end
+local count = h.count
 
 describe("nginx #nginx", function()
   local url, stop

@@ -10,11 +10,7 @@ local function free_port()
     .. "print(s.getsockname()[1])'"))
 end
 
-local function count(path)
-  local n = 0
-  for _, req in ipairs(h.requests()) do if req.path == path then n = n + 1 end end
-  return n
-end
+local count = h.count
 
 describe("redis session store #nginx", function()
   local port, dir, a, b, stop_a, stop_b, prefix_a

@@ -4,11 +4,7 @@ local h = require "spec.helper"
 
 local creds = { user = "alice", password = "alice-Secret-1" }
 
-local function count(path)
-  local n = 0
-  for _, req in ipairs(h.requests()) do if req.path == path then n = n + 1 end end
-  return n
-end
+local count = h.count
 
 describe("session", function()
   before_each(h.reset)
