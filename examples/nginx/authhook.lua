@@ -139,7 +139,12 @@ local function refresh(sid, entry)
     local token, err = store:lock(lock, LOCK_TTL_MS)
     if token == nil then return nil, err end
     if token then
-      local result, rerr = refresh_locked(sid, entry)
+      -- Another holder may have refreshed between our read and our lock:
+      -- refreshing again with the old (rotated) refresh token would end the
+      -- session. Read again under the lock.
+      local current, lerr = load(sid)
+      local result, rerr = current, lerr
+      if current and current.blob == entry.blob then result, rerr = refresh_locked(sid, current) end
       store:unlock(lock, token)
       return result, rerr
     end
