@@ -10,8 +10,9 @@
 -- (atomic add / SET NX PX, with a TTL in case its holder dies, released
 -- only by its owner) elects the refresher; the others keep using the
 -- current access token while it is still valid, or wait for the new one.
--- Each worker keeps decoded sessions in an LRU cache keyed by the sealed
--- blob, so a guarded request costs one store read, not a decryption.
+-- Each worker keeps decoded sessions in an LRU cache, checked against the
+-- sealed blob (Redis: one GET) or the shared dict's change stamp (a number),
+-- so a guarded request costs one store read, not a decryption.
 local tfauth = require "tfauth"
 local core = require "tfauth.core"
 local stores = require "tfauth.store"
@@ -62,17 +63,27 @@ end
 
 -- The session of sid: { blob =, state =, user = }, nil (none), or nil, err.
 local function load(sid)
-  local blob, err = store:get("s:" .. sid)
-  if not blob then return nil, err end
+  local key, stamp = "s:" .. sid, nil
   local entry = cache:get(sid)
-  if entry and entry.blob == blob then return entry end
+  if store.stamp then -- the shared dict: a number says whether the cached session still holds
+    stamp = store:stamp(key)
+    if not stamp then return nil end
+    if entry and entry.stamp == stamp then return entry end
+  end
+  local blob, err = store:get(key)
+  if not blob then return nil, err end
+  if entry and entry.blob == blob then
+    entry.stamp = stamp
+    return entry
+  end
   local plain, why = core.open(keys, blob, sid)
   if not plain then
     ngx.log(ngx.WARN, "tfauth: refused a stored session (", why, "): treated as none")
     return nil
   end
   local state = json.decode(plain)
-  entry = { blob = blob, state = state, user = tfauth.jwt.claims(state.access_token).preferred_username }
+  entry = { blob = blob, stamp = stamp, state = state,
+    user = tfauth.jwt.claims(state.access_token).preferred_username }
   cache:set(sid, entry)
   return entry
 end

@@ -6,6 +6,10 @@
 -- connection pool). Every method returns its result, or `nil, err` when the
 -- store could not be reached; an absent key is `nil` without `err`.
 --
+-- A store may also have `stamp(key)`: a cheap marker that changes whenever
+-- the value does (the shared dict keeps a counter beside each value), so a
+-- reader that cached the decoded value need not read the value itself.
+--
 --    local store = require("tfauth.store").new { kind = "redis", host = "127.0.0.1", port = 6379 }
 -- @module tfauth.store
 local store = {}
@@ -34,12 +38,19 @@ end
 function Dict:set(key, value, ttl)
   local ok, err = self.dict:set(key, value, ttl or 0)
   if not ok then return nil, err end
+  self.dict:incr("~" .. key, 1, 0)
+  self.dict:expire("~" .. key, ttl or 0) -- the stamp lives exactly as long as the value
   return true
 end
 
 function Dict:delete(key)
   self.dict:delete(key)
+  self.dict:delete("~" .. key)
   return true
+end
+
+function Dict:stamp(key)
+  return self.dict:get("~" .. key)
 end
 
 function Dict:lock(key, ttl_ms)
