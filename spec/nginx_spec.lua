@@ -146,6 +146,20 @@ describe("nginx auth hook example #nginx", function()
     end
   end)
 
+  it("keeps a session and its change stamp for as long as the refresh token lives, across refreshes", function()
+    h.configure_server { access_ttl = 2, refresh_ttl = 100 }
+    assert.matches("200$", login("alice"))
+    local value, stamp = sh(("curl -s -b %s %s/t/ttl"):format(cookies, url)):match("(%d+) (%d+)")
+    assert.is_true(tonumber(value) > 95 and tonumber(value) <= 100 and stamp == value, value .. " " .. stamp)
+    h.configure_server { refresh_ttl = 1800 } -- the next refresh token lives longer
+    os.execute("sleep 1.1")
+    assert.matches("200$", app())
+    assert.equal(1, count("/api/iam/refresh"))
+    value, stamp = sh(("curl -s -b %s %s/t/ttl"):format(cookies, url)):match("(%d+) (%d+)")
+    assert.is_true(tonumber(value) > 1790, value)
+    assert.is_true(math.abs(tonumber(stamp) - tonumber(value)) <= 1, value .. " " .. stamp)
+  end)
+
   it("treats a session whose refresh token was revoked as logged out", function()
     h.configure_server { access_ttl = 1 }
     assert.matches("200$", login("bob"))
