@@ -22,6 +22,7 @@ local json = require("cjson").new()
 local authhook = {}
 
 local COOKIE = "tfauth_sid"
+local COOKIE_VAR = "cookie_" .. COOKIE
 local LOCK_TTL_MS = 10000 -- how long a refresher may hold the lock
 local WAIT_STEP = 0.01
 local WAIT_MAX = 300      -- steps: 3 s
@@ -82,7 +83,7 @@ local function load(sid)
     return nil
   end
   local state = json.decode(plain)
-  entry = { blob = blob, stamp = stamp, state = state,
+  entry = { blob = blob, stamp = stamp, state = state, authorization = "Bearer " .. state.access_token,
     user = tfauth.jwt.claims(state.access_token).preferred_username }
   cache:set(sid, entry)
   return entry
@@ -169,22 +170,23 @@ local function refresh(sid, entry)
 end
 
 --- access_by_lua: lets valid sessions through, with `Authorization: Bearer`
--- and `X-User` for the application; 401 without a session, 503 when the
+-- for the application and the user's name in `$tfauth_user` (the location
+-- declares it: `set $tfauth_user "";`); 401 without a session, 503 when the
 -- store cannot be reached.
 function authhook.guard()
-  local sid = ngx.var["cookie_" .. COOKIE]
+  local sid = ngx.var[COOKIE_VAR]
   local entry, err
   if sid then entry, err = load(sid) end
   if entry and entry.state.expires_at - skew <= ngx.time() then entry, err = refresh(sid, entry) end
   if err then return unavailable(err) end
   if not entry then return reply(401, { error = "unauthenticated" }) end
-  ngx.req.set_header("Authorization", "Bearer " .. entry.state.access_token)
-  ngx.req.set_header("X-User", entry.user)
+  ngx.req.set_header("Authorization", entry.authorization) -- made once per session, not per request
+  ngx.var.tfauth_user = entry.user
 end
 
 --- POST /logout: ends the session at the server and in the store (for every node).
 function authhook.logout()
-  local sid = ngx.var["cookie_" .. COOKIE]
+  local sid = ngx.var[COOKIE_VAR]
   local entry, err
   if sid then entry, err = load(sid) end
   if err then return unavailable(err) end
