@@ -26,13 +26,7 @@ local function login_error(answer, config)
   return err
 end
 
-local function from(listener)
-  local n = 0
-  for _, req in ipairs(h.requests()) do
-    if req.listener == listener then n = n + 1 end
-  end
-  return n
-end
+local function from(listener) return h.count(listener, "listener") end
 
 describe("faults", function()
   before_each(h.reset)

@@ -45,11 +45,12 @@ function helper.configure_server(config) return control("POST", "/_test/config",
 --- The next `times` requests to path get this canned answer.
 function helper.script(answer) return control("POST", "/_test/script", answer) end
 
---- How many requests the backend received on path.
-function helper.count(path)
+--- How many requests the backend received on path (or whose `field`, e.g.
+-- "listener", is value).
+function helper.count(value, field)
   local n = 0
   for _, req in ipairs(helper.requests()) do
-    if req.path == path then n = n + 1 end
+    if req[field or "path"] == value then n = n + 1 end
   end
   return n
 end
