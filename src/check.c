@@ -163,7 +163,7 @@ void tf_check_retries(lua_State *L, const char *op, const char *field, int idx) 
         tf_argerror(L, op, field, "expected a RetryConfig table, got %s", tf_type_name(L, idx));
     tf_check_keys(L, op, "RetryConfig field", idx, keys);
     lua_getfield(L, idx, "strategy");
-    if (!lua_isnil(L, -1) && (!lua_isstring(L, -1) || lua_type(L, -1) != LUA_TSTRING ||
+    if (!lua_isnil(L, -1) && (lua_type(L, -1) != LUA_TSTRING ||
                               (strcmp(lua_tostring(L, -1), "backoff") != 0 &&
                                strcmp(lua_tostring(L, -1), "none") != 0)))
         tf_argerror(L, op, "retries.strategy", "must be \"backoff\" or \"none\"");

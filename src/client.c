@@ -101,7 +101,7 @@ static int client_new(lua_State *L) {
     const char *base;
     long timeout, connect_timeout, max_response;
     char err[128];
-    int cfg, saved, i, functions = 0;
+    int cfg, saved, retries, i, functions = 0;
 
     lua_settop(L, 2);
     if (lua_isnil(L, 1)) {
@@ -131,8 +131,7 @@ static int client_new(lua_State *L) {
     lua_setfield(L, saved, "http_headers");
     lua_getfield(L, cfg, "retries");
     tf_check_retries(L, op, "retries", -1);
-    tf_push_copy(L, -1, 2);
-    lua_setfield(L, saved, "retries");
+    retries = lua_gettop(L);
     for (i = 0; function_keys[i]; i++) {
         lua_getfield(L, cfg, function_keys[i]);
         if (!lua_isnil(L, -1) && !lua_isfunction(L, -1))
@@ -165,6 +164,7 @@ static int client_new(lua_State *L) {
     lua_setmetatable(L, -2);
     c->timeout_ms = timeout;
     c->connect_timeout_ms = connect_timeout;
+    tf_retry_read(L, retries, &c->retry); /* read once: calls copy it */
     c->has_debug = functions & 1; /* function_keys[0] */
     c->has_hooks = (functions & ~1) != 0;
     c->max_response_bytes = (size_t)max_response;
@@ -242,18 +242,13 @@ static int client_call(lua_State *L) {
     int ok, attempts, config, headers = 0;
 
     lua_settop(L, 3);
-    if (!c->transport) {
-        tf_error_push(L, TF_ARGUMENT, op->name, "argument 'client': the client is closed");
-        return lua_error(L);
-    }
-    if (c->busy) {
-        tf_error_push(L, TF_ARGUMENT, op->name,
-                      "argument 'client': busy with another request (called from its debug function?)");
-        return lua_error(L);
-    }
-    tf_prepare(L, c, op, 2, 3, &req);
+    if (!c->transport) return tf_argerror(L, op->name, "client", "the client is closed");
+    if (c->busy)
+        return tf_argerror(L, op->name, "client",
+                           "busy with another request (called from its debug function?)");
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->config_ref);
     config = lua_gettop(L);
+    tf_prepare(L, c, config, op, 2, 3, &req);
 
     c->busy = 1; /* from here to the response, req points into c's buffers */
     if (c->has_hooks && !tf_hook_before(L, config, &req)) {
@@ -299,10 +294,9 @@ static const tf_op *check_op(lua_State *L, int idx) {
 
 static void push_retry(lua_State *L, const tf_retry *r) {
     lua_createtable(L, 0, 6);
-#define NUM(field, name) lua_pushnumber(L, (lua_Number)r->field); lua_setfield(L, -2, name);
-    NUM(enabled, "enabled") NUM(connection_errors, "connection_errors") NUM(initial_ms, "initial_ms")
-    NUM(max_ms, "max_ms") NUM(exponent, "exponent") NUM(max_elapsed_ms, "max_elapsed_ms")
-#undef NUM
+#define TF_PUSH_FIELD(type, name) lua_pushnumber(L, (lua_Number)r->name); lua_setfield(L, -2, #name);
+    TF_RETRY_FIELDS(TF_PUSH_FIELD)
+#undef TF_PUSH_FIELD
 }
 
 /* client:prepare(operation, params[, overrides]) -> the request as a table:
@@ -315,7 +309,8 @@ static int client_prepare(lua_State *L) {
     size_t i;
     lua_settop(L, 4);
     if (!c->transport) return tf_argerror(L, op->name, "client", "the client is closed");
-    tf_prepare(L, c, op, 3, 4, &req);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->config_ref);
+    tf_prepare(L, c, lua_gettop(L), op, 3, 4, &req);
     lua_createtable(L, 0, 8);
     lua_pushstring(L, op->name);
     lua_setfield(L, -2, "operation");
@@ -363,10 +358,9 @@ static int retry_wait(lua_State *L) {
     long wait;
     luaL_checktype(L, 1, LUA_TTABLE);
     memset(&r, 0, sizeof r);
-#define NUM(field, name) lua_getfield(L, 1, name); r.field = lua_tonumber(L, -1); lua_pop(L, 1);
-    NUM(enabled, "enabled") NUM(connection_errors, "connection_errors") NUM(initial_ms, "initial_ms")
-    NUM(max_ms, "max_ms") NUM(exponent, "exponent") NUM(max_elapsed_ms, "max_elapsed_ms")
-#undef NUM
+#define TF_READ_FIELD(type, name) lua_getfield(L, 1, #name); r.name = (type)lua_tonumber(L, -1); lua_pop(L, 1);
+    TF_RETRY_FIELDS(TF_READ_FIELD)
+#undef TF_READ_FIELD
     if (!tf_retry_wanted(&r, failed, kind, (long)luaL_optinteger(L, 5, 0))) return 0;
     wait = tf_retry_wait_ms(&r, (int)luaL_checkinteger(L, 2), luaL_checknumber(L, 3),
                             luaL_optstring(L, 6, NULL));

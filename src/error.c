@@ -39,17 +39,38 @@ void tf_error_push(lua_State *L, tf_kind kind, const char *op, const char *fmt, 
     va_end(ap);
 }
 
+static void argerror_push_v(lua_State *L, const char *op, const char *field, const char *fmt,
+                            va_list ap) {
+    lua_pushfstring(L, "argument '%s': ", field);
+    lua_pushvfstring(L, fmt, ap);
+    lua_concat(L, 2);
+    tf_error_push(L, TF_ARGUMENT, op, "%s", lua_tostring(L, -1));
+    lua_remove(L, -2);
+    lua_pushstring(L, field);
+    lua_setfield(L, -2, "field");
+}
+
+void tf_argerror_push(lua_State *L, const char *op, const char *field, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    argerror_push_v(L, op, field, fmt, ap);
+    va_end(ap);
+}
+
 int tf_argerror(lua_State *L, const char *op, const char *field, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    lua_pushfstring(L, "argument '%s': ", field);
-    lua_pushvfstring(L, fmt, ap);
+    argerror_push_v(L, op, field, fmt, ap);
     va_end(ap);
-    lua_concat(L, 2);
-    tf_error_push(L, TF_ARGUMENT, op, "%s", lua_tostring(L, -1));
-    lua_pushstring(L, field);
-    lua_setfield(L, -2, "field");
     return lua_error(L);
+}
+
+/* core.argument_error(operation, field, message): the same error, for the
+ * Lua side (its own config keys, sessions, the nginx transport). */
+static int argument_error(lua_State *L) {
+    tf_argerror_push(L, luaL_optstring(L, 1, NULL), luaL_checkstring(L, 2), "%s",
+                     luaL_checkstring(L, 3));
+    return 1;
 }
 
 int tf_is_error(lua_State *L, int idx) {
@@ -115,6 +136,8 @@ void tf_open_error(lua_State *L, int module) {
 
     lua_pushcfunction(L, error_is);
     lua_setfield(L, module, "is_error");
+    lua_pushcfunction(L, argument_error);
+    lua_setfield(L, module, "argument_error");
 
     lua_createtable(L, TF_KIND_COUNT, 0);
     for (k = 0; k < TF_KIND_COUNT; k++) {

@@ -26,10 +26,7 @@ static int call_hook(lua_State *L, const tf_request *req, const char *name) {
     if (tf_is_error(L, -1)) return 0;
     msg = lua_tolstring(L, -1, &len);
     tf_push_redacted(L, req, msg ? msg : "(not a string)", msg ? len : 14);
-    tf_error_push(L, TF_ARGUMENT, req->op->name, "argument '%s': the hook raised an error: %s", name,
-                  lua_tostring(L, -1));
-    lua_pushstring(L, name);
-    lua_setfield(L, -2, "field");
+    tf_argerror_push(L, req->op->name, name, "the hook raised an error: %s", lua_tostring(L, -1));
     return 0;
 }
 

@@ -206,21 +206,19 @@ static void build_body(lua_State *L, tf_request *req, int vals) {
 
 /* ---- the whole request ------------------------------------------------------------- */
 
-/* Checks the per-call overrides; returns the stack index of their
- * http_headers (or 0), and says whether they set retries. */
-static int check_overrides(lua_State *L, tf_request *req, int overrides, const char **base,
-                           int *call_retries) {
+/* Checks the per-call overrides (a call's retries replace the client's in
+ * req); returns the stack index of their http_headers, or 0. */
+static int check_overrides(lua_State *L, tf_request *req, int overrides, const char **base) {
     static const char *const keys[] = {"retries", "server_url", "timeout_ms", "http_headers", NULL};
     const char *op = req->op->name;
     int headers = 0;
-    *call_retries = 0;
     if (!overrides || lua_isnil(L, overrides)) return 0;
     if (!lua_istable(L, overrides))
         tf_argerror(L, op, "overrides", "expected a table, got %s", tf_type_name(L, overrides));
     tf_check_keys(L, op, "per-call override", overrides, keys);
     lua_getfield(L, overrides, "retries");
     tf_check_retries(L, op, "retries", -1);
-    if ((*call_retries = !lua_isnil(L, -1))) tf_retry_read(L, -1, &req->retry); /* read now: the caller's table */
+    if (!lua_isnil(L, -1)) tf_retry_read(L, -1, &req->retry); /* read now: the caller's table */
     lua_getfield(L, overrides, "server_url");
     if (!lua_isnil(L, -1)) *base = tf_check_base_url(L, op, "server_url", -1);
     lua_getfield(L, overrides, "timeout_ms");
@@ -233,16 +231,17 @@ static int check_overrides(lua_State *L, tf_request *req, int overrides, const c
     return headers;
 }
 
-void tf_prepare(lua_State *L, tf_client *c, const tf_op *op, int params, int overrides,
-                tf_request *req) {
+void tf_prepare(lua_State *L, tf_client *c, int config, const tf_op *op, int params,
+                int overrides, tf_request *req) {
     const char *base = c->base_url;
-    int i, vals, config, call_headers, client_headers, call_retries;
+    int i, vals, call_headers, client_headers;
 
     luaL_checkstack(L, 32, "tfauth: stack overflow");
     params = lua_absindex(L, params);
+    config = lua_absindex(L, config);
     overrides = overrides ? lua_absindex(L, overrides) : 0;
     req->op = op;
-    req->retry.enabled = 0;
+    req->retry = c->retry; /* unless the call brings its own */
     req->nheaders = 0;
     req->nsecrets = 0;
     req->body = NULL;
@@ -264,14 +263,8 @@ void tf_prepare(lua_State *L, tf_client *c, const tf_op *op, int params, int ove
         lua_getfield(L, params, op->params[i].name);
         check_param(L, req, &op->params[i], -1);
     }
-    call_headers = check_overrides(L, req, overrides, &base, &call_retries);
+    call_headers = check_overrides(L, req, overrides, &base);
 
-    lua_rawgeti(L, LUA_REGISTRYINDEX, c->config_ref);
-    config = lua_gettop(L);
-    if (!call_retries) {
-        lua_getfield(L, config, "retries"); /* the client's own, copied when it was made */
-        tf_retry_read(L, -1, &req->retry);
-    }
     lua_getfield(L, config, "http_headers");
     client_headers = lua_gettop(L);
 

@@ -4,7 +4,7 @@
  * says what a 2xx body must be; everything else is the same for all. */
 #include <string.h>
 #include <time.h>
-#include "tfauth.h"
+#include "retry.h"
 
 #define MAX_MESSAGE 300 /* bytes of server text in a one-line message */
 
@@ -118,10 +118,6 @@ static void lift_fields(lua_State *L, int err, int json) {
     }
 }
 
-static int is_retryable_status(long status) {
-    return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
-}
-
 /* Pushes an error of `kind` carrying the whole response. json is the index
  * of the redacted decoded body, or 0. `what` (may be NULL) is the message;
  * without it the message explains the status. */
@@ -156,7 +152,7 @@ static void push_response_error(lua_State *L, const tf_request *req, tf_kind kin
         tf_push_redacted(L, req, body, len);
     }
     lua_setfield(L, err, "body");
-    lua_pushboolean(L, kind != TF_RESPONSE && is_retryable_status(status));
+    lua_pushboolean(L, kind != TF_RESPONSE && tf_retry_status(status));
     lua_setfield(L, err, "retryable");
 
     if (what) lua_pushfstring(L, "invalid response (http %d): %s", (int)status, what);
@@ -230,47 +226,39 @@ static void add_expiry(lua_State *L, int idx, const char *from, const char *to, 
 int tf_map_response(lua_State *L, const tf_request *req, long status, const char *reason,
                     int headers, const tf_buf *raw_headers, const char *body, size_t body_len,
                     int truncated) {
-    int json = 0;
+    int json = 0, success = status / 100 == 2;
     const char *problem = NULL;
     time_t now = time(NULL);
 
     luaL_checkstack(L, 16, "tfauth: stack overflow");
     if (headers) headers = lua_absindex(L, headers);
-    /* A success needs no headers table: make it only for an error. */
-    if (!headers && (status / 100 != 2 || truncated)) {
-        tf_push_headers(L, raw_headers);
-        headers = lua_gettop(L);
-    }
-    if (looks_like_json(body, body_len, status / 100 == 2) && !truncated &&
-        tf_json_decode(L, body, body_len))
+    if (looks_like_json(body, body_len, success) && !truncated && tf_json_decode(L, body, body_len))
         json = lua_gettop(L);
     /* A TokenOpenID's integers are converted as they are checked; any other
      * body is walked whole (they are small: {} or an error). */
-    if (json && !(status / 100 == 2 && req->op->shape == TF_SHAPE_TOKEN)) tf_json_integerize(L, json);
+    if (json && !(success && req->op->shape == TF_SHAPE_TOKEN)) tf_json_integerize(L, json);
 
-    if (status / 100 != 2) {
-        push_response_error(L, req, status == 422 ? TF_VALIDATION : TF_HTTP, status, reason,
-                            headers, body, body_len, json, NULL);
-        return 0;
+    if (success) {
+        if (truncated) problem = "body larger than max_response_bytes";
+        else if (!json) problem = "body is not a JSON object";
+        else if (req->op->shape == TF_SHAPE_TOKEN) problem = check_token(L, json);
+        if (!problem) {
+            if (req->op->shape == TF_SHAPE_TOKEN) {
+                add_expiry(L, json, "expires_in", "expires_at", now);
+                add_expiry(L, json, "refresh_expires_in", "refresh_expires_at", now);
+            }
+            lua_settop(L, json);
+            return 1;
+        }
     }
-    if (truncated) problem = "body larger than max_response_bytes";
-    else if (!json) problem = "body is not a JSON object";
-    else if (req->op->shape == TF_SHAPE_TOKEN) problem = check_token(L, json);
-    if (problem && !headers) {
+    /* A success needs no headers table: it is made here, for an error only. */
+    if (!headers) {
         tf_push_headers(L, raw_headers);
         headers = lua_gettop(L);
     }
-    if (problem) {
-        push_response_error(L, req, TF_RESPONSE, status, reason, headers, body, body_len, json,
-                            problem);
-        return 0;
-    }
-    if (req->op->shape == TF_SHAPE_TOKEN) {
-        add_expiry(L, json, "expires_in", "expires_at", now);
-        add_expiry(L, json, "refresh_expires_in", "refresh_expires_at", now);
-    }
-    lua_settop(L, json);
-    return 1;
+    push_response_error(L, req, success ? TF_RESPONSE : status == 422 ? TF_VALIDATION : TF_HTTP,
+                        status, reason, headers, body, body_len, json, problem);
+    return 0;
 }
 
 /* ---- no response ------------------------------------------------------------------ */

@@ -42,10 +42,14 @@ void tf_retry_read(lua_State *L, int idx, tf_retry *r) {
     lua_pop(L, 3);
 }
 
+int tf_retry_status(long status) {
+    return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+}
+
 int tf_retry_wanted(const tf_retry *r, int failed, tf_kind kind, long status) {
     if (!r->enabled) return 0;
     if (failed) return r->connection_errors && (kind == TF_NETWORK || kind == TF_TIMEOUT);
-    return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+    return tf_retry_status(status);
 }
 
 /* Retry-After in milliseconds, or -1 when absent or unreadable. */

@@ -6,6 +6,8 @@
 
 /* Reads a checked RetryConfig table at idx (nil: no retries). */
 void tf_retry_read(lua_State *L, int idx, tf_retry *r);
+/* Whether a status is one a retry could cure: 429, 500, 502, 503, 504. */
+int tf_retry_status(long status);
 /* Whether this outcome is worth another attempt under r. */
 int tf_retry_wanted(const tf_retry *r, int failed, tf_kind kind, long status);
 /* Milliseconds to wait before the next attempt after `retries` retries and

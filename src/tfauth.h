@@ -50,7 +50,9 @@ typedef enum {
 
 /* Pushes a new tfauth.Error with kind, operation (may be NULL) and message. */
 void tf_error_push(lua_State *L, tf_kind kind, const char *op, const char *fmt, ...);
-/* Pushes and raises an `argument` error naming `field`. */
+/* Pushes an `argument` error naming `field` ("argument 'field': ..."). */
+void tf_argerror_push(lua_State *L, const char *op, const char *field, const char *fmt, ...);
+/* The same, raised. */
 int tf_argerror(lua_State *L, const char *op, const char *field, const char *fmt, ...);
 int tf_is_error(lua_State *L, int idx);
 void tf_open_error(lua_State *L, int module);
@@ -104,10 +106,20 @@ typedef struct {
     size_t len;
 } tf_span;
 
-/* A RetryConfig, read once per call (retry.c). */
+/* A RetryConfig as retry.c applies it: the client's, read when it is made,
+ * or a call's own. The fields, listed once for every copy in and out. */
+#define TF_RETRY_FIELDS(X)          \
+    X(int, enabled)                 \
+    X(int, connection_errors)       \
+    X(double, initial_ms)           \
+    X(double, max_ms)               \
+    X(double, exponent)             \
+    X(double, max_elapsed_ms)
+
 typedef struct {
-    int enabled, connection_errors;
-    double initial_ms, max_ms, exponent, max_elapsed_ms;
+#define TF_RETRY_MEMBER(type, name) type name;
+    TF_RETRY_FIELDS(TF_RETRY_MEMBER)
+#undef TF_RETRY_MEMBER
 } tf_retry;
 
 typedef struct {
@@ -151,6 +163,7 @@ typedef struct {
     int busy;       /* a request is in flight: its URL and buffers are in use */
     int has_debug;  /* a debug function is configured */
     int has_hooks;  /* before_request, after_success or after_error is */
+    tf_retry retry; /* the client's RetryConfig, read once */
 } tf_client;
 
 #define TF_CLIENT_MT "tfauth.client"
@@ -160,9 +173,10 @@ void tf_open_jwt(lua_State *L, int module);
 void tf_open_seal(lua_State *L, int module);
 
 /* request.c: validates params (index) and overrides (index or 0), pushes the
- * Lua values it keeps alive, fills req. Raises `argument` errors. */
-void tf_prepare(lua_State *L, tf_client *c, const tf_op *op, int params, int overrides,
-                tf_request *req);
+ * Lua values it keeps alive, fills req. config is the index of the client's
+ * saved configuration table. Raises `argument` errors. */
+void tf_prepare(lua_State *L, tf_client *c, int config, const tf_op *op, int params,
+                int overrides, tf_request *req);
 
 /* response.c: pushes the result table (returns 1) or a tfauth.Error (returns 0).
  * headers is a stack index of a table of lower-cased names -> values, or 0:

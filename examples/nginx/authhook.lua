@@ -30,13 +30,6 @@ local CACHE_SIZE = 10000  -- decoded sessions per worker
 
 local client, skew, store, keys, cache
 
-local function random_hex(n)
-  local f = assert(io.open("/dev/urandom", "rb"))
-  local bytes = f:read(n)
-  f:close()
-  return (bytes:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
-end
-
 --- In init_by_lua. config: `server_url`, `skew`, `store` (see tfauth.store),
 -- `keys` (sealing keys, 64 hex digits each, newest first; required for Redis,
 -- where every node must share them; one node may leave them out: a random
@@ -48,7 +41,7 @@ function authhook.init(config)
   keys = config.keys and #config.keys > 0 and config.keys or nil
   if not keys then
     assert(config.store == nil or config.store.kind ~= "redis", "authhook: Redis needs keys shared by every node")
-    keys = { random_hex(32) }
+    keys = { stores.random_hex(32) }
   end
   core.seal(keys, "") -- checks them now
   cache = assert(lrucache.new(CACHE_SIZE))
@@ -114,7 +107,7 @@ function authhook.login()
     ngx.log(ngx.WARN, "tfauth login failed: ", tostring(err))
     return reply(status, { error = err.kind, message = err.message })
   end
-  local sid = random_hex(24)
+  local sid = stores.random_hex(24)
   local saved, err = save(sid, s:export())
   if not saved then return unavailable(err) end
   ngx.header["Set-Cookie"] = COOKIE .. "=" .. sid .. "; Path=/; HttpOnly; SameSite=Lax"

@@ -69,9 +69,7 @@ make_client = function(config, op)
     return client
   end
   local transport, location = config.transport or "auto", config.nginx_location
-  local function refuse(field, message)
-    error(core.Error.new("argument", ("argument '%s': %s"):format(field, message), { operation = op, field = field }))
-  end
+  local function refuse(field, message) error(core.argument_error(op, field, message)) end
   if not TRANSPORTS[transport] then refuse("transport", 'must be "auto", "nginx" or "curl"') end
   if location ~= nil and (type(location) ~= "string" or location:sub(1, 1) ~= "/") then
     refuse("nginx_location", "must be a location path starting with /")

@@ -124,8 +124,8 @@ for name, short in pairs(core.operations) do
     if getmetatable(self) ~= Client then error("tfauth: call it as client:" .. name .. "{...}", 2) end
     if not uses_nginx(self) then return self.core[name](self.core, params, overrides) end
     if self.libcurl_only then
-      error(Error.new("argument", "argument '" .. self.libcurl_only .. "': runs on the libcurl transport only; "
-        .. "use transport = \"curl\" for this client", { operation = short, field = self.libcurl_only }))
+      error(core.argument_error(short, self.libcurl_only,
+        'runs on the libcurl transport only; use transport = "curl" for this client'))
     end
     return openresty.call(self.core, self.location, short, params, overrides)
   end

@@ -26,9 +26,7 @@ session.FIELDS = { "access_token", "refresh_token", "expires_at", "refresh_expir
 local Session = { __name = "tfauth.session" }
 Session.__index = Session
 
-local function argument(op, field, message)
-  return Error.new("argument", ("argument '%s': %s"):format(field, message), { operation = op, field = field })
-end
+local argument = core.argument_error
 
 -- While another coroutine refreshes: in OpenResty sleep a moment, else yield
 -- to whoever drives the coroutines.

@@ -14,9 +14,10 @@
 -- @module tfauth.store
 local store = {}
 
-local function random_token()
+--- n random bytes from /dev/urandom, as hexadecimal (lock tokens, session ids).
+function store.random_hex(n)
   local f = assert(io.open("/dev/urandom", "rb"))
-  local bytes = f:read(16)
+  local bytes = f:read(n)
   f:close()
   return (bytes:gsub(".", function(c) return ("%02x"):format(c:byte()) end))
 end
@@ -54,7 +55,7 @@ function Dict:stamp(key)
 end
 
 function Dict:lock(key, ttl_ms)
-  local token = random_token()
+  local token = store.random_hex(16)
   local ok, err = self.dict:add(key, token, ttl_ms / 1000)
   if ok then return token end
   if err == "exists" then return false end
@@ -112,7 +113,7 @@ function Redis:delete(key)
 end
 
 function Redis:lock(key, ttl_ms)
-  local token = random_token()
+  local token = store.random_hex(16)
   local res, err = with_redis(self, function(red)
     return red:set(self.prefix .. key, token, "NX", "PX", math.ceil(ttl_ms))
   end)
