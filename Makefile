@@ -4,6 +4,8 @@
 LUA      ?= lua5.4
 LUA_INC  ?= $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 JIT_INC  ?= $(shell pkg-config --cflags luajit 2>/dev/null || echo -I/usr/include/luajit-2.1)
+# The headers of Lua 5.1, 5.2 or 5.3 ($1), for build/5.x.
+lua_inc   = $(shell pkg-config --cflags lua$1 2>/dev/null || echo -I/usr/include/lua$1)
 CURL_INC ?= $(shell pkg-config --cflags libcurl 2>/dev/null)
 CURL_LIB ?= $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lcrypto
 CC       ?= cc
@@ -15,17 +17,26 @@ SRC      := $(wildcard src/*.c)
 HDR      := $(wildcard src/*.h)
 MODULE   := $(BUILD)/tfauth/core.so
 JIT_MODULE := build/jit/tfauth/core.so
+# Every Lua tfauth supports: 5.1, 5.2, 5.3 (build/5.x), 5.4 (the default) and LuaJIT.
+OLD_MODULES := build/5.1/tfauth/core.so build/5.2/tfauth/core.so build/5.3/tfauth/core.so
+VERSION  := $(shell sed -n 's/^\#define TFAUTH_VERSION "\(.*\)"/\1/p' src/tfauth.h)
 ASAN_MODULE := build/asan/tfauth/core.so
 FUZZER   := build/fuzz_tfauth
 FUZZ_SECONDS ?= 60
 
-.PHONY: all jit asan deps test demo check-memory fuzz lint docs bench clean
+.PHONY: all jit lua5.1 lua5.2 lua5.3 lua5.4 versions asan deps deps-demo test demo check-memory \
+  fuzz lint docs dist bench clean
 
 all: $(MODULE)
 jit: $(JIT_MODULE)
+lua5.1: build/5.1/tfauth/core.so
+lua5.2: build/5.2/tfauth/core.so
+lua5.3: build/5.3/tfauth/core.so
+lua5.4: build/5.4/tfauth/core.so
+versions: $(MODULE) $(JIT_MODULE) $(OLD_MODULES)
 asan: $(ASAN_MODULE)
 
-# Lua 5.4 (the default) and LuaJIT 2.1 builds of the same sources.
+# Lua 5.4 (the default), LuaJIT 2.1, and Lua 5.1-5.3 builds of the same sources.
 $(MODULE): $(SRC) $(HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) -fPIC -shared $(LUA_INC) $(CURL_INC) $(SRC) -o $@ $(CURL_LIB)
@@ -34,9 +45,16 @@ $(JIT_MODULE): $(SRC) $(HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) -fPIC -shared $(JIT_INC) $(CURL_INC) $(SRC) -o $@ $(CURL_LIB)
 
-# Debian packages the build, the tests and the demo need.
+$(OLD_MODULES): build/%/tfauth/core.so: $(SRC) $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) -fPIC -shared $(call lua_inc,$*) $(CURL_INC) $(SRC) -o $@ $(CURL_LIB)
+
+# Debian packages, by purpose (spec/support/deps.sh): `make demo` needs the
+# build and demo sets, everything else all of them.
 deps:
-	@bash spec/support/deps.sh
+	@bash spec/support/deps.sh build demo test bench
+deps-demo:
+	@bash spec/support/deps.sh build demo
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build, for check-memory.
 $(ASAN_MODULE): $(SRC) $(HDR)
@@ -51,7 +69,7 @@ $(FUZZER): fuzz/fuzz_tfauth.c $(SRC) $(HDR)
 	  $(LUA_INC) $(CURL_INC) fuzz/fuzz_tfauth.c $(SRC) -o $@ -llua5.4 $(CURL_LIB)
 
 test: deps
-	@$(MAKE) -s --no-print-directory all jit asan $(FUZZER)
+	@$(MAKE) -s --no-print-directory versions asan $(FUZZER)
 	@bash spec/support/run-tests.sh
 
 # luacheck over the Lua, and the C compiled with every warning an error.
@@ -69,9 +87,15 @@ bench: deps
 	@$(MAKE) -s --no-print-directory all jit build/raw_curl
 	@bash bench/run.sh
 
-# The API reference, from the sources' LDoc comments, into doc/.
+# The API reference, from the sources' LDoc comments, into doc/. LDoc runs
+# under Lua 5.1 whatever else is installed: lua-markdown exists only for 5.1.
 docs: deps
-	@ldoc -q .
+	@bash spec/support/ldoc.sh -q .
+
+# The source rock of this version, tfauth-$(VERSION)-1.src.rock, from the
+# checkout's files (offline: no clone of the release tag).
+dist:
+	@bash spec/support/dist.sh .
 
 # The whole spec suite under ASan+UBSan, then under valgrind memcheck.
 check-memory: deps
@@ -82,10 +106,10 @@ fuzz: deps
 	@$(MAKE) -s --no-print-directory $(FUZZER)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash spec/support/run-tests.sh fuzz
 
-demo: deps
+demo: deps-demo
 	@$(MAKE) -s --no-print-directory all
 	@LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" \
 	  bash spec/support/with-backend.sh $(LUA) examples/quickstart.lua
 
 clean:
-	rm -rf build
+	rm -rf build tfauth-*.src.rock

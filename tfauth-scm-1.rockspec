@@ -1,19 +1,24 @@
+-- The development rockspec: the default branch of the repository.
+-- tfauth-<version>-1.rockspec is the same for a release, at its tag.
 rockspec_format = "3.0"
 package = "tfauth"
 version = "scm-1"
 source = {
-  url = "git+file:///work/main",
+  url = "git+https://github.com/fndtn/tfauth.git",
 }
 description = {
   summary = "Client of the FNDTN authentication API: login, refresh, logout, password changes",
   detailed = [[
 A C module on libcurl and lua-cjson for the FNDTN backend's auth API: all six
-operations, structured errors, secrets never echoed. Lua 5.4 and LuaJIT 2.1.
+operations, structured errors, secrets never echoed, self-refreshing sessions,
+an OpenResty transport. Lua 5.1, 5.2, 5.3, 5.4 and LuaJIT 2.1.
 ]],
+  homepage = "https://github.com/fndtn/tfauth",
   license = "MIT",
 }
+supported_platforms = { "unix" }
 dependencies = {
-  "lua >= 5.1",
+  "lua >= 5.1, < 5.5",
   "lua-cjson >= 2.1",
 }
 external_dependencies = {
@@ -26,21 +31,36 @@ build = {
   type = "builtin",
   modules = {
     ["tfauth.core"] = {
+      -- One C file a line: spec/support/lint.sh fails if a src/*.c is missing.
       sources = {
-        "src/buf.c", "src/check.c", "src/client.c", "src/core.c", "src/error.c",
-        "src/hooks.c", "src/jwt.c", "src/ops.c", "src/redact.c", "src/request.c", "src/response.c",
-        "src/retry.c", "src/seal.c", "src/transport_curl.c",
+        "src/buf.c",
+        "src/check.c",
+        "src/client.c",
+        "src/core.c",
+        "src/error.c",
+        "src/hooks.c",
+        "src/json.c",
+        "src/jwt.c",
+        "src/luax.c",
+        "src/ops.c",
+        "src/redact.c",
+        "src/request.c",
+        "src/response.c",
+        "src/retry.c",
+        "src/seal.c",
+        "src/transport_curl.c",
       },
       defines = { "_GNU_SOURCE" },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(CRYPTO_LIBDIR)" },
       libraries = { "curl", "crypto" },
     },
+    -- The Lua face, one module a line.
     ["tfauth"] = "lua/tfauth/init.lua",
-    ["tfauth.safe"] = "lua/tfauth/safe.lua",
-    ["tfauth.session"] = "lua/tfauth/session.lua",
     ["tfauth.jwt"] = "lua/tfauth/jwt.lua",
     ["tfauth.openresty"] = "lua/tfauth/openresty.lua",
+    ["tfauth.safe"] = "lua/tfauth/safe.lua",
+    ["tfauth.session"] = "lua/tfauth/session.lua",
     ["tfauth.store"] = "lua/tfauth/store.lua",
   },
 }

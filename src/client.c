@@ -57,24 +57,6 @@ static long opt_positive(lua_State *L, const char *op, int t, const char *name, 
     return v;
 }
 
-/* Pushes a copy of the table at idx, `depth` levels deep: what was checked
- * is what is used, whatever the caller later does to its own table. */
-void tf_push_copy(lua_State *L, int idx, int depth) {
-    idx = lua_absindex(L, idx);
-    if (!lua_istable(L, idx) || depth == 0) {
-        lua_pushvalue(L, idx);
-        return;
-    }
-    lua_newtable(L);
-    lua_pushnil(L);
-    while (lua_next(L, idx)) {
-        lua_pushvalue(L, -2);
-        tf_push_copy(L, -2, depth - 1);
-        lua_rawset(L, -5);
-        lua_pop(L, 1);
-    }
-}
-
 static void check_tls(lua_State *L, const char *op, int cfg, tf_transport_config *tc) {
     int t;
     tc->tls_verify = 1;

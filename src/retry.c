@@ -98,3 +98,14 @@ void tf_sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {}
 }
+
+/* core.clock(): monotonic seconds, for timing (benchmarks, transports). */
+static int clock_seconds(lua_State *L) {
+    lua_pushnumber(L, tf_now_ms() / 1000.0);
+    return 1;
+}
+
+void tf_open_retry(lua_State *L, int module) {
+    lua_pushcfunction(L, clock_seconds);
+    lua_setfield(L, module, "clock");
+}

@@ -16,5 +16,7 @@ long tf_retry_wait_ms(const tf_retry *r, int retries, double elapsed_ms, const c
 
 double tf_now_ms(void); /* monotonic */
 void tf_sleep_ms(long ms);
+/* Adds core.clock(), the same monotonic clock in seconds. */
+void tf_open_retry(lua_State *L, int module);
 
 #endif

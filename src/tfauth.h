@@ -1,16 +1,24 @@
-/* tfauth.h: the pieces of the C core and how they meet.
+/* tfauth.h: the pieces of the C core and how they meet. Every file depends
+ * only on files below it in this map (spec/support/lint.sh checks that the
+ * calls between files form no cycle).
  *
- *   ops.c        the six operations as data
- *   request.c    Lua parameters -> tf_request (validation, URL, headers, JSON body)
- *   transport.h  sending a tf_request (transport_curl.c: libcurl)
- *   response.c   status, headers, body -> result table or error
- *   redact.c     keeping secrets out of everything a caller can see
- *   error.c      the one error constructor and tfauth.Error
+ *   core.c       luaopen_tfauth_core: calls one opener per concern, nothing else
  *   client.c     the client userdata and its methods
  *   hooks.c      before_request, after_success, after_error
+ *   request.c    Lua parameters -> tf_request (validation, URL, headers, JSON body)
+ *   response.c   status, headers, body -> result table or error
  *   jwt.c        a JWT's claims, unverified
  *   seal.c       AES-256-GCM sealing of data at rest
- *   core.c       luaopen_tfauth_core: calls one opener per concern
+ *   transport.h  sending a tf_request (transport_curl.c: libcurl)
+ *   retry.c      the RetryConfig policy, the clock (retry.h)
+ *   redact.c     keeping secrets out of everything a caller can see
+ *   ops.c        the six operations as data
+ *   check.c      value checks shared by config and calls (check.h)
+ *   json.c       the floor: JSON through the private lua-cjson instance
+ *   luax.c       the floor: small Lua helpers (table copies)
+ *   error.c      the floor: the one error constructor and tfauth.Error
+ *   buf.c        the floor: a growable byte buffer
+ *   compat.h     the Lua 5.1-5.4 / LuaJIT shim
  */
 #ifndef TFAUTH_H
 #define TFAUTH_H
@@ -18,7 +26,7 @@
 #include <stddef.h>
 #include "compat.h"
 
-#define TFAUTH_VERSION "1.0.0"
+#define TFAUTH_VERSION "1.1.0"
 
 /* ---- growable byte buffer (buf.c) ---------------------------------------- */
 typedef struct {
@@ -208,10 +216,11 @@ int tf_hook_after_success(lua_State *L, int config, const tf_request *req, long 
 int tf_hook_after_error(lua_State *L, int config, const tf_request *req, int err);
 /* request.c: sets a header, replacing one of the same name (any case). */
 void tf_request_set_header(lua_State *L, tf_request *req, const char *name, const char *value);
-/* client.c: pushes a copy of the table at idx, `depth` levels deep. */
+/* luax.c: pushes a copy of the table at idx, `depth` levels deep. */
 void tf_push_copy(lua_State *L, int idx, int depth);
 
-/* core.c: the private lua-cjson instance */
+/* json.c: the private lua-cjson instance, made by tf_open_json */
+void tf_open_json(lua_State *L);
 void tf_json_encode(lua_State *L); /* table on top -> string on top (raises) */
 int tf_json_decode(lua_State *L, const char *s, size_t len); /* pushes value; 0 if invalid (pushes nothing) */
 /* Integral numbers in the decoded value at idx become integers (Lua 5.3+):

@@ -17,9 +17,9 @@ local session = require "tfauth.session"
 local openresty = require "tfauth.openresty"
 
 local tfauth = {
-  --- "tfauth 1.0.0"
+  --- "tfauth 1.1.0"
   _VERSION = "tfauth " .. core.version,
-  --- The version, "1.0.0".
+  --- The version, "1.1.0".
   version = core.version,
   --- The metatable of every error; see `Error`.
   Error = core.Error,

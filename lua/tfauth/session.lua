@@ -28,14 +28,39 @@ Session.__index = Session
 
 local argument = core.argument_error
 
+-- Whether the running code may yield. Lua 5.3+ says so; before it (5.1,
+-- 5.2, LuaJIT without the 5.2 extensions) the best guess is "inside a
+-- coroutine that is not the main one".
+local function yieldable()
+  if coroutine.isyieldable then return coroutine.isyieldable() end
+  local co, main = coroutine.running()
+  return co ~= nil and not main
+end
+
 -- While another coroutine refreshes: in OpenResty sleep a moment, else yield
 -- to whoever drives the coroutines.
 local function default_wait()
   local ngx = rawget(_G, "ngx")
   if ngx and ngx.sleep and ngx.get_phase and ngx.get_phase() ~= "init" then return ngx.sleep(0.002) end
-  if coroutine.isyieldable and coroutine.isyieldable() then return coroutine.yield() end
+  if yieldable() then return coroutine.yield() end
   error(Error.new("argument", "a refresh is in flight in another coroutine, and this one cannot wait (not yieldable)",
     { operation = "refresh" }))
+end
+
+-- pcall that a coroutine may yield across. Lua 5.2+ and LuaJIT have one;
+-- plain Lua 5.1's cannot (a transport that yields mid-refresh would fail),
+-- so there f runs in a coroutine of its own whose yields are passed on.
+local pcall_yieldable = pcall
+if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then
+  local function resumed(co, ok, ...)
+    if not ok then return false, ... end
+    if coroutine.status(co) == "dead" then return true, ... end
+    return resumed(co, coroutine.resume(co, coroutine.yield(...)))
+  end
+  pcall_yieldable = function(f, ...)
+    local co = coroutine.create(function(...) return f(...) end) -- f may be a C function
+    return resumed(co, coroutine.resume(co, ...))
+  end
 end
 
 local function check_options(options)
@@ -124,7 +149,8 @@ function Session:refresh()
     return self
   end
   self._refreshing = true
-  local ok, result = pcall(self.client.refresh, self.client, { refresh_token = self._tokens.refresh_token })
+  local ok, result = pcall_yieldable(self.client.refresh, self.client,
+    { refresh_token = self._tokens.refresh_token })
   self._refreshing = false
   if not ok then
     if is_error(result) and result.status == 400 and result.error == "invalid_grant" then

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# run-tests.sh: every suite, each against its own reference backend on a
-# free loopback port. Suites report TAP; the last line is the total,
-# "N passed, N failed", and the exit status is non-zero on any failure.
+# run-tests.sh [SUITE...]: every suite (or those named), each against its own
+# reference backend on a free loopback port. Suites report TAP; the busted
+# suite runs under Lua 5.4, LuaJIT, 5.3, 5.2 and 5.1. The last line is the
+# total, "N passed, N failed, N skipped", and the exit status is non-zero on
+# any failure.
 set -u
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -20,6 +22,15 @@ suite() {
   if [ $rc -ne 0 ] && ! grep -q '^not ok' "$out/$name.tap"; then
     echo "not ok - suite '$name' exited with status $rc" | tee -a "$out/$name.tap"
   fi
+  echo "# $name: $(count "$out/$name.tap")"
+}
+
+count() { # TAP FILE...: "N passed, N failed, N skipped"; skips (busted's pending) apart
+  local passed skipped failed
+  passed=$(cat "$@" | grep '^ok ' | grep -vc '# SKIP')
+  skipped=$(cat "$@" | grep '^ok ' | grep -c '# SKIP')
+  failed=$(cat "$@" | grep -c '^not ok')
+  echo "$passed passed, $failed failed, $skipped skipped"
 }
 
 busted_under() { # LUA CPATH-DIR [wrapper...]: the busted suite, against its own backend
@@ -37,6 +48,7 @@ run() {
   case $1 in
     lua5.4) suite lua5.4 busted_under lua5.4 build/5.4 ;;
     luajit) suite luajit busted_under luajit build/jit ;;
+    lua5.1|lua5.2|lua5.3) suite "$1" busted_under "$1" "build/${1#lua}" ;;
     luarocks) suite luarocks bash spec/support/rock-check.sh ;;
     examples) suite examples env LUA_CPATH="$root/build/5.4/?.so;;" \
                 bash spec/support/with-backend.sh bash spec/support/examples.sh lua5.4 ;;
@@ -55,11 +67,12 @@ run() {
   esac
 }
 
-if [ $# -eq 0 ]; then set -- lint docs lua5.4 luajit luarocks examples asan valgrind fuzz endurance; fi
+if [ $# -eq 0 ]; then
+  set -- lint docs lua5.4 luajit lua5.3 lua5.2 lua5.1 luarocks examples asan valgrind fuzz endurance
+fi
 for name in "$@"; do run "$name"; done
 
-passed=$(cat "$out"/*.tap | grep '^ok ' | grep -vc '# SKIP')
-skipped=$(cat "$out"/*.tap | grep '^ok ' | grep -c '# SKIP')
-failed=$(cat "$out"/*.tap | grep -c '^not ok')
-echo "$passed passed, $failed failed, $skipped skipped"
-[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+summary=$(count "$out"/*.tap)
+echo "$summary"
+[[ $summary != *" 0 failed"* ]] && exit 1
+[[ $summary != "0 passed"* ]]
