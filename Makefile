@@ -24,7 +24,7 @@ ASAN_MODULE := build/asan/tfauth/core.so
 FUZZER   := build/fuzz_tfauth
 FUZZ_SECONDS ?= 60
 
-.PHONY: all jit lua5.1 lua5.2 lua5.3 lua5.4 versions asan deps deps-demo test demo check-memory \
+.PHONY: all jit lua5.1 lua5.2 lua5.3 lua5.4 versions asan deps deps-demo deps-test test demo check-memory \
   fuzz lint docs dist bench clean
 
 all: $(MODULE)
@@ -49,12 +49,14 @@ $(OLD_MODULES): build/%/tfauth/core.so: $(SRC) $(HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) -fPIC -shared $(call lua_inc,$*) $(CURL_INC) $(SRC) -o $@ $(CURL_LIB)
 
-# Debian packages, by purpose (spec/support/deps.sh): `make demo` needs the
-# build and demo sets, everything else all of them.
+# Debian packages by purpose (spec/support/deps.sh): `make demo` installs the
+# build and demo sets only, the tests add theirs, `make bench` its own.
 deps:
 	@bash spec/support/deps.sh build demo test bench
 deps-demo:
 	@bash spec/support/deps.sh build demo
+deps-test:
+	@bash spec/support/deps.sh build demo test
 
 # AddressSanitizer + UndefinedBehaviorSanitizer build, for check-memory.
 $(ASAN_MODULE): $(SRC) $(HDR)
@@ -68,12 +70,12 @@ $(FUZZER): fuzz/fuzz_tfauth.c $(SRC) $(HDR)
 	clang -std=c99 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
 	  $(LUA_INC) $(CURL_INC) fuzz/fuzz_tfauth.c $(SRC) -o $@ -llua5.4 $(CURL_LIB)
 
-test: deps
+test: deps-test
 	@$(MAKE) -s --no-print-directory versions asan $(FUZZER)
 	@bash spec/support/run-tests.sh
 
 # luacheck over the Lua, and the C compiled with every warning an error.
-lint: deps
+lint: deps-test
 	@bash spec/support/run-tests.sh lint
 
 # Throughput, latency, instructions and memory against nginx on loopback,
@@ -89,20 +91,20 @@ bench: deps
 
 # The API reference, from the sources' LDoc comments, into doc/. LDoc runs
 # under Lua 5.1 whatever else is installed: lua-markdown exists only for 5.1.
-docs: deps
+docs: deps-test
 	@bash spec/support/ldoc.sh -q .
 
 # The source rock of this version, tfauth-$(VERSION)-1.src.rock, from the
 # checkout's files (offline: no clone of the release tag).
-dist:
+dist: deps-test
 	@bash spec/support/dist.sh .
 
 # The whole spec suite under ASan+UBSan, then under valgrind memcheck.
-check-memory: deps
+check-memory: deps-test
 	@$(MAKE) -s --no-print-directory all asan
 	@bash spec/support/run-tests.sh asan valgrind
 
-fuzz: deps
+fuzz: deps-test
 	@$(MAKE) -s --no-print-directory $(FUZZER)
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) bash spec/support/run-tests.sh fuzz
 

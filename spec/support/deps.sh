@@ -1,17 +1,39 @@
 #!/usr/bin/env bash
-# deps.sh: installs the Debian packages tfauth's build, tests and demo need,
-# when any is missing. As root it uses apt-get; otherwise it names them.
+# deps.sh GROUP...: installs the Debian packages of the named groups that are
+# missing (as root, with apt-get: one `apt-get update` first); otherwise names
+# them and fails. Groups, by purpose:
+#   build  compile tfauth for Lua 5.4 (`make`)
+#   demo   run the reference backend and the quickstart (`make demo`: build + demo)
+#   test   every suite of `make test` (build + demo + test)
+#   bench  `make bench` (with all of the above)
+# Without arguments: all groups.
 set -eu
-packages=(
-  lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev lua-cjson           # build
-  lua-busted luarocks                                                      # tests
-  luajit2 libluajit2-5.1-dev                                               # LuaJIT build
-  nginx libnginx-mod-http-lua lua-nginx-redis redis-server                 # OpenResty path
-  python3-fastapi python3-uvicorn python3-jwt                              # reference backend
-  curl openssl pkg-config gcc make valgrind clang libclang-rt-14-dev       # test tooling
-  lua-check lua-ldoc lua-markdown                                          # lint, docs
-  wrk python3-requests                                                     # make bench
-)
+declare -A group
+group[build]="lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev lua-cjson pkg-config gcc make"
+# The reference backend (FastAPI on uvicorn; it signs tokens with
+# cryptography) and what with-backend.sh uses: curl, openssl (throwaway certificates).
+group[demo]="python3-fastapi python3-uvicorn python3-jwt python3-cryptography curl openssl"
+group[test]="lua-busted
+  lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev luajit2 libluajit2-5.1-dev
+  luarocks zip unzip git
+  nginx libnginx-mod-http-lua lua-nginx-redis redis-server
+  python3-jwcrypto python3-prometheus-client
+  chromium chromium-driver python3-selenium
+  valgrind clang libclang-rt-14-dev
+  lua-check lua-ldoc lua-markdown"
+# (test, line by line: specs; every Lua; the install check and make dist; the
+#  OpenResty path and its Redis store; the backend's JWKS and the gate's
+#  metrics; the browser journey; memory checks and libFuzzer; lint and docs,
+#  LDoc under Lua 5.1 with lua-markdown.)
+group[bench]="wrk python3-requests"
+
+[ $# -gt 0 ] || set -- build demo test bench
+packages=()
+for g in "$@"; do
+  [ -n "${group[$g]+x}" ] || { echo "deps.sh: no group '$g' (build, demo, test, bench)" >&2; exit 2; }
+  read -r -a more <<<"$(echo ${group[$g]})"
+  packages+=("${more[@]}")
+done
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 echo "1..2"
-ldoc -q -d "$tmp" . >"$tmp.log" 2>&1
+bash spec/support/ldoc.sh -q -d "$tmp" . >"$tmp.log" 2>&1
 text=$(cat "$tmp"/*.html "$tmp"/modules/*.html 2>/dev/null)
 missing=()
 for name in login refresh logout reset_password change_password admin_change_password \
