@@ -30,7 +30,8 @@ done
 # module must be there.
 for spec in "${rockspecs[@]}"; do
   missing=$(for f in src/*.c lua/tfauth/*.lua; do grep -q "\"$f\"" "$spec" || echo "$f"; done)
-  if [ -z "$missing" ]; then echo "ok $n - $spec lists every src/*.c and lua/tfauth/*.lua"
+  if ! out=$(luarocks lint "$spec" 2>&1); then echo "not ok $n - luarocks lint $spec"; echo "$out" | sed 's/^/# /'
+  elif [ -z "$missing" ]; then echo "ok $n - $spec passes luarocks lint, lists every src/*.c and lua/tfauth/*.lua"
   else echo "not ok $n - $spec misses:" $missing; fi
   n=$((n + 1))
 done
