@@ -10,7 +10,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 targets=("lua5.4 src/*.c fuzz/*.c" "lua5.3 src/*.c" "lua5.2 src/*.c" "lua5.1 src/*.c" "luajit src/*.c")
 rockspecs=(tfauth-*.rockspec)
-echo "1..$((1 + ${#targets[@]} + ${#rockspecs[@]} + 3))"
+echo "1..$((1 + ${#targets[@]} + ${#rockspecs[@]} + 4))"
 out=$(luacheck --no-color --formatter plain lua spec examples bench 2>&1)
 if [ $? -eq 0 ]; then echo "ok 1 - luacheck: lua/ spec/ examples/ bench/ clean"
 else echo "not ok 1 - luacheck"; echo "$out" | sed 's/^/# /'; fi
@@ -48,6 +48,24 @@ dirs="work|root|home|tmp|Users" scheme="file:"
 if out=$(git grep --untracked -nIE "(^|[[:space:]\"'=(:,])/($dirs)(/|\$|[[:space:]\"')])|$scheme//" -- . ':!doc' ':!.gitignore'); then
   echo "not ok $n - files name a path of a particular machine:"; echo "$out" | sed 's/^/# /'
 else echo "ok $n - no file names a path of a particular machine"; fi
+n=$((n + 1))
+# `make demo` on a fresh machine: the packages it would install (deps.sh
+# run as a user on which nothing is installed, so it lists them all) are
+# the build and demo sets: what the quickstart needs, no test tool.
+mkdir "$tmp/fake"
+printf '#!/bin/sh\nexit 1\n' >"$tmp/fake/dpkg-query"
+printf '#!/bin/sh\necho 1000\n' >"$tmp/fake/id"
+chmod +x "$tmp/fake/dpkg-query" "$tmp/fake/id"
+demo=$(make -n --no-print-directory demo 2>/dev/null | grep 'deps.sh' | sed 's/^@//')
+wants=$(PATH="$tmp/fake:$PATH" bash -c "$demo" 2>&1 | sed -n 's/.*install them): //p')
+extra=$(for p in $wants; do case $p in lua-busted|luarocks|clang*|valgrind|wrk|redis-server|nginx|lua-ldoc|lua-check|chromium*|lua5.[123]|luajit2) echo "$p";; esac; done)
+need=$(for p in liblua5.4-dev libcurl4-openssl-dev lua-cjson python3-fastapi python3-uvicorn curl openssl; do
+         grep -qw -- "$p" <<<"$wants" || echo "$p"; done)
+if [ -n "$wants" ] && [ -z "$extra$need" ]; then
+  echo "ok $n - make demo installs the build and demo sets only ($(wc -w <<<"$wants") packages)"
+else
+  echo "not ok $n - make demo's packages: extra [$(echo $extra)], missing [$(echo $need)] in: $wants"
+fi
 n=$((n + 1))
 # The file-level call graph of src/: an edge a -> b when a.o uses a symbol
 # b.o defines. Dependencies must point one way only (tfauth.h's map), so
