@@ -13,7 +13,7 @@ export LUA_PATH="$root/lua/?.lua;$root/lua/?/init.lua;$root/?.lua;;"
 
 # suite NAME COMMAND...: runs COMMAND (which prints TAP), keeps its report.
 suite() {
-  local name=$1 rc
+  local name=$1 rc start=$SECONDS
   shift
   echo "== $name"
   "$@" >"$out/$name.tap" 2>&1
@@ -22,7 +22,7 @@ suite() {
   if [ $rc -ne 0 ] && ! grep -q '^not ok' "$out/$name.tap"; then
     echo "not ok - suite '$name' exited with status $rc" | tee -a "$out/$name.tap"
   fi
-  echo "# $name: $(count "$out/$name.tap")"
+  echo "# $name: $(count "$out/$name.tap") ($((SECONDS - start)) s)"
 }
 
 count() { # TAP FILE...: "N passed, N failed, N skipped"; skips (busted's pending) apart
