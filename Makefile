@@ -19,7 +19,6 @@ MODULE   := $(BUILD)/tfauth/core.so
 JIT_MODULE := build/jit/tfauth/core.so
 # Every Lua tfauth supports: 5.1, 5.2, 5.3 (build/5.x), 5.4 (the default) and LuaJIT.
 OLD_MODULES := build/5.1/tfauth/core.so build/5.2/tfauth/core.so build/5.3/tfauth/core.so
-VERSION  := $(shell sed -n 's/^\#define TFAUTH_VERSION "\(.*\)"/\1/p' src/tfauth.h)
 ASAN_MODULE := build/asan/tfauth/core.so
 FUZZER   := build/fuzz_tfauth
 FUZZ_SECONDS ?= 60
