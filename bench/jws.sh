@@ -4,8 +4,10 @@
 # PyJWT: tfauth under Lua 5.4 and LuaJIT (jwt.verify with issuer, audience
 # and types checked, the keyset made once), the raw C loop (EVP_DigestVerify
 # on the same signing input and key, nothing else: the limit), and PyJWT
-# (jwt.decode with the same checks, the key loaded once). Rounds alternate;
-# each figure is the median of its rounds, all on core 0. Then instructions
+# (jwt.decode with the same checks, the key loaded once). Each loop times
+# itself in CPU time (the VM is shared: time spent descheduled is not the
+# verifier's). Rounds alternate; each figure is the median of its rounds,
+# all on core 0. Then instructions
 # per verification with callgrind (the difference between two run lengths,
 # so start-up and key loading cancel out). Prints a Markdown table.
 set -eu

@@ -21,7 +21,7 @@ def verify():
 
 for _ in range(200):
     verify()
-start = time.perf_counter()
+start = time.process_time()  # CPU time, as the other loops
 for _ in range(n):
     verify()
-print("%.0f" % (n / (time.perf_counter() - start)))
+print("%.0f" % (n / (time.process_time() - start)))

@@ -31,7 +31,7 @@ static size_t unb64url(const char *s, size_t len, unsigned char *out) {
 
 static double now(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts); /* CPU time: this VM is shared */
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 

@@ -6,7 +6,8 @@
 # backend's Python SDK), and curl as a process per call. Rounds alternate;
 # each figure is the median of its rounds. Prints the table and writes it
 # to bench/README.md, then counts instructions per call with callgrind and
-# measures memory, then the nginx auth hook's guard with wrk.
+# measures memory, then the nginx auth hook's guard with wrk, then JWS
+# verification (bench/jws.sh: tfauth, the raw EVP_DigestVerify loop, PyJWT).
 set -eu
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -81,6 +82,11 @@ echo
 guard=$(bash bench/guard.sh)
 echo "$guard"
 
+echo
+echo "JWS verification (bench/jws.sh):"
+jws=$(bash bench/jws.sh)
+echo "$jws"
+
 machine="$(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(. /etc/os-release; echo "$PRETTY_NAME")"
 {
   echo "# Benchmarks"
@@ -121,6 +127,10 @@ machine="$(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpui
   echo '```'
   echo "$guard"
   echo '```'
+  echo
+  cat bench/jws-notes.md
+  echo
+  echo "$jws"
 } >bench/README.md
 echo
 echo "$table"

@@ -4,7 +4,7 @@
 set -eu
 packages=(
   lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev lua-cjson           # build
-  lua-busted luarocks                                                      # tests
+  lua-busted luarocks python3-jwcrypto python3-cryptography               # tests (JWS specs mint with these)
   luajit2 libluajit2-5.1-dev                                               # LuaJIT build
   nginx libnginx-mod-http-lua lua-nginx-redis redis-server                 # OpenResty path
   python3-fastapi python3-uvicorn python3-jwt                              # reference backend
