@@ -128,7 +128,17 @@ machine="$(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpui
   echo "$guard"
   echo '```'
   echo
-  cat bench/jws-notes.md
+  echo "## JWS verification"
+  echo
+  echo "bench/jws.sh: one Keycloak-shaped access token per algorithm (RS256 on RSA 2048, ES256 on"
+  echo "P-256, EdDSA on Ed25519), signed by PyJWT. tfauth runs jwt.verify with issuer, audience and"
+  echo "types checked, the keyset made once; the raw C loop (bench/raw_verify.c) runs only"
+  echo "EVP_DigestVerify on the same signing input and key, the signature decoded (ECDSA: made DER)"
+  echo "once before the loop: the limit; PyJWT runs jwt.decode with the same checks, the key loaded"
+  echo "once. Each loop times itself in CPU time; medians of $ROUNDS alternating rounds on core 0."
+  echo "Instructions per verification by callgrind (the difference between a run of n and of 2n, so"
+  echo "start-up and key loading cancel out) are the steady figure; the VM's wall-clock and CPU-time"
+  echo "rates move by tens of percent between runs."
   echo
   echo "$jws"
 } >bench/README.md
