@@ -341,6 +341,16 @@ describe("jwt.verify", function()
       assert.is_nil(err.kid_missing)
     end)
 
+    it("a key whose JWK names an alg verifies only that alg", function()
+      local k = cjson.decode(cjson.encode(mint().jwks.rsa))
+      k.alg = "RS256"
+      local keys = jwt.keyset { keys = { k } }
+      assert.equal(ISS, jwt.verify(mint().tokens.RS256, keys, OPTS).iss)
+      local o = opts { algorithms = { "RS256", "RS512", "PS256" } }
+      assert.is_nil(refused("key", mint().tokens.RS512, keys, o).kid_missing)
+      refused("key", mint().tokens.PS256, keys, o)
+    end)
+
     it("never takes a key from the token: embedded jwk, jku, x5u, x5c are ignored", function()
       -- Headers naming the attacker's key, signed by it: still checked against the set only.
       local m = mint()
