@@ -463,6 +463,21 @@ static double read_seconds(lua_State *L, int idx, const char *field, double dflt
     return v;
 }
 
+/* audience: a string or a list; nil or false leaves it unchecked (0). */
+static int read_audience(lua_State *L, int idx) {
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        if (lua_rawlen(L, idx) == 0) tf_argerror(L, OP_VERIFY, "audience", "is empty");
+        return idx;
+    }
+    if (lua_istable(L, idx)) {
+        check_string_list(L, idx, "audience");
+        return idx;
+    }
+    if (!lua_isnil(L, idx) && !(lua_isboolean(L, idx) && !lua_toboolean(L, idx)))
+        tf_argerror(L, OP_VERIFY, "audience", "expected a string, a list of strings, or false");
+    return 0;
+}
+
 static double wall_clock(void) {
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -498,17 +513,7 @@ static void read_opts(lua_State *L, int idx, verify_opts *o) {
     if (lua_isboolean(L, base + 1) && !lua_toboolean(L, base + 1)) o->issuer = 0;
     else if (lua_type(L, base + 1) == LUA_TSTRING && lua_rawlen(L, base + 1) > 0) o->issuer = base + 1;
     else tf_argerror(L, OP_VERIFY, "issuer", "expected a non-empty string or false");
-    /* audience: a string or a list; nil or false leaves it unchecked. */
-    o->audience = 0;
-    if (lua_type(L, base + 2) == LUA_TSTRING) {
-        if (lua_rawlen(L, base + 2) == 0) tf_argerror(L, OP_VERIFY, "audience", "is empty");
-        o->audience = base + 2;
-    } else if (lua_istable(L, base + 2)) {
-        check_string_list(L, base + 2, "audience");
-        o->audience = base + 2;
-    } else if (!lua_isnil(L, base + 2) && !(lua_isboolean(L, base + 2) && !lua_toboolean(L, base + 2))) {
-        tf_argerror(L, OP_VERIFY, "audience", "expected a string, a list of strings, or false");
-    }
+    o->audience = read_audience(L, base + 2);
     o->algs = read_algorithms(L, base + 3);
     o->types = 0;
     if (!lua_isnil(L, base + 4)) {
@@ -532,7 +537,7 @@ static int refuse(lua_State *L, const char *reason, int kid_missing, const char 
 }
 
 /* ---- the signature ---------------------------------------------------------- */
-/* JWS's ECDSA r || s (each `half` bytes) -> DER, as EVP_DigestVerify wants.
+/* JWS's ECDSA r || s (each `half` bytes) -> DER, as OpenSSL's verify wants.
  * Returns the DER length, or 0 when r or s is zero. */
 static int ecdsa_der(const unsigned char *sig, size_t half, unsigned char *der, size_t cap) {
     ECDSA_SIG *es = ECDSA_SIG_new();
