@@ -43,6 +43,7 @@ build = {
         "src/hooks.c",
         "src/json.c",
         "src/jwt.c",
+        "src/jws.c",
         "src/luax.c",
         "src/ops.c",
         "src/redact.c",

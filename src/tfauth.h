@@ -8,6 +8,7 @@
  *   request.c    Lua parameters -> tf_request (validation, URL, headers, JSON body)
  *   response.c   status, headers, body -> result table or error
  *   jwt.c        a JWT's claims, unverified
+ *   jws.c        JWS verification (RS/PS/ES/EdDSA) against keysets from a JWKS
  *   seal.c       AES-256-GCM sealing of data at rest
  *   transport.h  sending a tf_request (transport_curl.c: libcurl)
  *   retry.c      the RetryConfig policy, the clock (retry.h)
@@ -39,6 +40,12 @@ int tf_buf_add(tf_buf *b, const char *s, size_t n);
 int tf_buf_addstr(tf_buf *b, const char *s);
 void tf_buf_free(tf_buf *b);
 
+/* base64url (buf.c): decodes s into out (room for len * 3 / 4 + 1 bytes).
+ * strict: no '=' padding and the unused trailing bits zero (the one spelling
+ * of each value); otherwise trailing '=' is skipped. 0 ok, -1 not base64url. */
+#define TF_B64URL_MAX(len) ((len) / 4 * 3 + 3)
+int tf_b64url_decode(const char *s, size_t len, int strict, unsigned char *out, size_t *out_len);
+
 /* ---- errors (error.c) ---------------------------------------------------- */
 #define TF_ERROR_KINDS(X)        \
     X(ARGUMENT, "argument")      \
@@ -47,7 +54,8 @@ void tf_buf_free(tf_buf *b);
     X(TIMEOUT, "timeout")        \
     X(NETWORK, "network")        \
     X(TLS, "tls")                \
-    X(RESPONSE, "response")
+    X(RESPONSE, "response")      \
+    X(TOKEN, "token")
 
 typedef enum {
 #define TF_KIND_ENUM(id, name) TF_##id,
@@ -178,6 +186,7 @@ typedef struct {
 
 void tf_open_client(lua_State *L, int module);
 void tf_open_jwt(lua_State *L, int module);
+void tf_open_jws(lua_State *L, int module);
 void tf_open_seal(lua_State *L, int module);
 
 /* request.c: validates params (index) and overrides (index or 0), pushes the
