@@ -7,6 +7,7 @@
  *   redact.c     keeping secrets out of everything a caller can see
  *   error.c      the one error constructor and tfauth.Error
  *   client.c     the client userdata and its methods
+ *   fetch.c      client:fetch: GET of a JSON document at an absolute URL
  *   hooks.c      before_request, after_success, after_error
  *   jwt.c        a JWT's claims, unverified
  *   seal.c       AES-256-GCM sealing of data at rest
@@ -91,6 +92,8 @@ typedef struct {
 extern const tf_op tf_ops[];
 extern const size_t tf_op_count;
 const tf_op *tf_op_find(const char *name); /* short name or alias; NULL if none */
+/* Fills op as a GET of a JSON document named `name` (not an operation). */
+void tf_op_get(tf_op *op, const char *name);
 
 /* ---- a request, ready for any transport (request.c) ---------------------- */
 #define TF_MAX_HEADERS 64
@@ -169,6 +172,7 @@ typedef struct {
 #define TF_CLIENT_MT "tfauth.client"
 
 void tf_open_client(lua_State *L, int module);
+void tf_open_fetch(lua_State *L, int module);
 void tf_open_jwt(lua_State *L, int module);
 void tf_open_seal(lua_State *L, int module);
 
