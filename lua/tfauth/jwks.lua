@@ -274,17 +274,19 @@ function Jwks:_due(kid_miss)
   if not self.keys then return true end
   if kid_miss then
     if self.version ~= kid_miss then return false end -- a newer set came meanwhile: try it
-    local attempt = store:get("attempt")
-    return attempt == nil or now - attempt >= self.min_refresh_interval
+    -- Counted from the last fetch a miss caused: a key rotated in just after
+    -- the first fetch is still picked up at once.
+    local last = store:get("miss_fetch")
+    return last == nil or now - last >= self.min_refresh_interval
   end
   local fetched = store:get("fetched")
   return fetched == nil or now - fetched >= self.ttl
 end
 
 -- One fetch, the lock held: the outcome recorded for every worker.
-function Jwks:_fetch()
+function Jwks:_fetch(kid_miss)
   local store, now = self.store, clock()
-  store:set("attempt", now)
+  if kid_miss then store:set("miss_fetch", now) end
   local ok, body, keys = pcall(self._download, self)
   if ok then
     local version = (store:get("version") or 0) + 1
@@ -335,7 +337,7 @@ function Jwks:_refresh(kid_miss)
   end
   local ok, err = pcall(function()
     self:_load() -- another worker may have finished just before the lock was ours
-    if self:_due(kid_miss) then self:_fetch() end
+    if self:_due(kid_miss) then self:_fetch(kid_miss) end
   end)
   self.store:unlock()
   if not ok then error(err, 0) end
