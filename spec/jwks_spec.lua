@@ -279,7 +279,8 @@ describe("tfauth.jwks", function()
     it("refuses discovery whose issuer is not the configured one (a prefix included)", function()
       for _, wrong in ipairs { "http://127.0.0.1:1/realms/fndtn", h.issuer .. "/", h.issuer:sub(1, -2) } do
         h.reset()
-        h.script { path = DISCOVERY, body = cjson.encode { issuer = wrong, jwks_uri = h.issuer .. "/protocol/openid-connect/certs" } }
+        h.script { path = DISCOVERY,
+          body = cjson.encode { issuer = wrong, jwks_uri = h.issuer .. "/protocol/openid-connect/certs" } }
         local err = refused((realm()))
         assert.equal("response", err.cause.kind)
         assert.equal("jwks.discovery", err.cause.operation)
@@ -302,7 +303,10 @@ describe("tfauth.jwks", function()
       local claims = keys:verify(access_token(), { issuer = h.issuer, audience = "fndtn-api" })
       assert.equal("alice", claims.preferred_username)
       local on = {}
-      for _, req in ipairs(h.requests()) do on[req.listener .. " " .. req.path] = (on[req.listener .. " " .. req.path] or 0) + 1 end
+      for _, req in ipairs(h.requests()) do
+        local key = req.listener .. " " .. req.path
+        on[key] = (on[key] or 0) + 1
+      end
       assert.same({ ["main /api/iam/login"] = 1, ["tls " .. DISCOVERY] = 1, ["tls " .. CERTS] = 1 }, on)
     end)
 
