@@ -658,15 +658,15 @@ static void check_claims(lua_State *L, int claims, const verify_opts *o) {
         if (!lua_rawequal(L, -1, o->issuer))
             refuse(L, "issuer", 0, "the token's iss is not the expected issuer");
     }
-    if (o->audience) {
-        lua_getfield(L, claims, "aud");
-        if (!audience_ok(L, lua_gettop(L), o->audience))
-            refuse(L, "audience", 0, "the token's aud holds none of the expected audiences");
-    }
     if (o->types) {
         lua_getfield(L, claims, "typ");
         if (lua_type(L, -1) != LUA_TSTRING || !in_list(L, lua_gettop(L), o->types))
             refuse(L, "type", 0, "the token's typ is not one of the allowed types");
+    }
+    if (o->audience) {
+        lua_getfield(L, claims, "aud");
+        if (!audience_ok(L, lua_gettop(L), o->audience))
+            refuse(L, "audience", 0, "the token's aud holds none of the expected audiences");
     }
     lua_settop(L, top);
 }
@@ -686,8 +686,9 @@ static void split(lua_State *L, const char *token, size_t len, unsigned char *bu
     d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - token)) : NULL;
     if (!d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - token)))
         refuse(L, "malformed", 0, "the token is not three dot-separated segments");
-    if (d1 == token || d2 == d1 + 1 || d2 + 1 == token + len)
-        refuse(L, "malformed", 0, "the token has an empty segment");
+    /* An empty signature is a shape JWS allows (alg none): it fails later, on
+     * the algorithm or the signature. */
+    if (d1 == token || d2 == d1 + 1) refuse(L, "malformed", 0, "the token has an empty header or payload");
     if (tf_b64url_decode(token, (size_t)(d1 - token), 1, buf, &n) != 0)
         refuse(L, "malformed", 0, "the token's header is not unpadded base64url");
     p->header = buf;
