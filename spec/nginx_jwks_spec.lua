@@ -91,14 +91,13 @@ describe("tfauth.jwks in nginx #nginx", function()
 
   it("answers a flood of unknown kids across workers with at most one fetch per interval", function()
     local query = fresh { dict = "tfauth_sessions", mri = "60" }
-    verify_many(url, query, h.login("alice").access_token, 4, 2)
     local forged = h.sign { header = { kid = "not-a-realm-key" }, claims = { iss = h.issuer, exp = os.time() + 60 } }
     local answers = verify_many(url, query, forged, 60, 30)
     for _, a in ipairs(answers) do
       assert.equal("token", a.kind)
       assert.equal("key", a.reason)
     end
-    assert.equal(2, #certs_requests())
+    assert.equal(1, #certs_requests()) -- the first fetch, which served the first miss too
   end)
 
   it("with Keycloak failing, requests fail as network errors without each causing a fetch", function()
