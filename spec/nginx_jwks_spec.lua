@@ -16,7 +16,7 @@ local function fresh(params)
   serial = serial + 1
   local id = ("%d-%d"):format(os.time(), serial)
   local q = { id = id, url = h.url .. CERTS .. "?t=" .. id, iss = h.issuer }
-  for k, v in pairs(params or {}) do q[k] = v end
+  for k, v in pairs(params or {}) do q[k] = v or nil end
   local parts = {}
   for k, v in pairs(q) do parts[#parts + 1] = k .. "=" .. v:gsub("[^%w%-%._~]", function(c)
     return ("%%%02X"):format(c:byte())
@@ -68,6 +68,16 @@ describe("tfauth.jwks in nginx #nginx", function()
     local ok = 0
     for _, f in pairs(fetches) do ok = ok + f.ok end
     assert.equal(1, ok) -- one worker fetched; the others read the set from the dict
+  end)
+
+  it("finds the keys by discovery through nginx, once for every worker", function()
+    local token = h.login("alice").access_token
+    local query = fresh { dict = "tfauth_sessions", url = false, issuer = h.issuer }
+    local answers = verify_many(url, query, token, 40, 20)
+    for _, a in ipairs(answers) do assert.equal("alice", a.user, a.message) end
+    assert.is_true(workers_of(answers) >= 2)
+    assert.equal(1, count(h.discovery_path))
+    assert.equal(1, count(CERTS))
   end)
 
   it("without a shared dict each worker fetches its own set (what the dict saves)", function()
