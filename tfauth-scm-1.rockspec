@@ -38,6 +38,7 @@ build = {
         "src/client.c",
         "src/core.c",
         "src/error.c",
+        "src/fetch.c",
         "src/hooks.c",
         "src/json.c",
         "src/jwt.c",
@@ -59,6 +60,7 @@ build = {
     -- The Lua face, one module a line.
     ["tfauth"] = "lua/tfauth/init.lua",
     ["tfauth.jwt"] = "lua/tfauth/jwt.lua",
+    ["tfauth.jwks"] = "lua/tfauth/jwks.lua",
     ["tfauth.openresty"] = "lua/tfauth/openresty.lua",
     ["tfauth.safe"] = "lua/tfauth/safe.lua",
     ["tfauth.session"] = "lua/tfauth/session.lua",

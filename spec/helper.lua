@@ -7,6 +7,12 @@ local tfauth = require "tfauth"
 local helper = {}
 
 helper.url = assert(os.getenv("TFAUTH_TEST_URL"), "run the specs through spec/support/with-backend.sh")
+--- The reference backend's realm: the issuer its tokens carry; discovery and
+-- certs below it (also served, with its own issuer, on the TLS listener).
+helper.issuer = os.getenv("TFAUTH_TEST_ISSUER")
+helper.tls_issuer = os.getenv("TFAUTH_TEST_TLS_ISSUER")
+helper.certs_path = "/realms/fndtn/protocol/openid-connect/certs"
+helper.discovery_path = "/realms/fndtn/.well-known/openid-configuration"
 
 helper.users = {
   alice = { id = "7d0c5a8e-0000-4000-8000-00000000a11c", password = "alice-Secret-1", org = "acme" },
@@ -41,6 +47,17 @@ function helper.reset() return control("POST", "/_test/reset") end
 function helper.requests() return control("GET", "/_test/requests") end
 function helper.resets() return control("GET", "/_test/resets") end
 function helper.configure_server(config) return control("POST", "/_test/config", config) end
+
+--- A token signed by the backend's realm key (spec: claims, alg, kid, header;
+-- see backend.py's /_test/sign).
+function helper.sign(spec) return control("POST", "/_test/sign", spec).token end
+
+--- A new realm key for alg (default RS256), first in the JWKS and signing
+-- from now on; returns its kid. retire = true drops the older keys of alg.
+function helper.rotate(spec) return control("POST", "/_test/keys/rotate", spec or {}).kid end
+
+--- The JWKS the backend serves now (decoded).
+function helper.jwks() return control("GET", helper.certs_path) end
 
 --- The next `times` requests to path get this canned answer.
 function helper.script(answer) return control("POST", "/_test/script", answer) end
@@ -107,16 +124,17 @@ helper.root = assert(io.popen("pwd")):read("*l")
 --- Starts the example's nginx (examples/nginx/run.sh) with the test
 -- locations, against the reference backend; returns its URL, a stop
 -- function and its prefix (logs in prefix/logs). options: workers, skew,
--- redis ("host:port"), keys (comma-separated hex).
+-- redis ("host:port"), keys (comma-separated hex), conf (the test locations'
+-- file, default spec/nginx/tests.conf).
 function helper.start_nginx(options)
   local sh, root = helper.sh, helper.root
   local prefix = sh("mktemp -d"):gsub("%s+$", "")
   local env = ""
   if options.redis then env = env .. " TFAUTH_REDIS=" .. options.redis end
   if options.keys then env = env .. " TFAUTH_SEAL_KEYS=" .. options.keys end
-  os.execute(("env -u LD_PRELOAD %s %s/examples/nginx/run.sh %s %s '' %d %d %s/spec/nginx/tests.conf %s/spec/nginx"
+  os.execute(("env -u LD_PRELOAD %s %s/examples/nginx/run.sh %s %s '' %d %d %s %s/spec/nginx"
     .. " >%s/run.log 2>&1 &"):format(env, root, prefix, helper.url, options.workers or 2, options.skew or 30,
-      root, root, prefix))
+      options.conf or (root .. "/spec/nginx/tests.conf"), root, prefix))
   local url
   for _ = 1, 100 do
     local f = io.open(prefix .. "/port")

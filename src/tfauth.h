@@ -4,6 +4,7 @@
  *
  *   core.c       luaopen_tfauth_core: calls one opener per concern, nothing else
  *   client.c     the client userdata and its methods
+ *   fetch.c      client:fetch: GET of a JSON document at an absolute URL
  *   hooks.c      before_request, after_success, after_error
  *   request.c    Lua parameters -> tf_request (validation, URL, headers, JSON body)
  *   response.c   status, headers, body -> result table or error
@@ -107,6 +108,8 @@ typedef struct {
 extern const tf_op tf_ops[];
 extern const size_t tf_op_count;
 const tf_op *tf_op_find(const char *name); /* short name or alias; NULL if none */
+/* Fills op as a GET of a JSON document named `name` (not an operation). */
+void tf_op_get(tf_op *op, const char *name);
 
 /* ---- a request, ready for any transport (request.c) ---------------------- */
 #define TF_MAX_HEADERS 64
@@ -185,6 +188,7 @@ typedef struct {
 #define TF_CLIENT_MT "tfauth.client"
 
 void tf_open_client(lua_State *L, int module);
+void tf_open_fetch(lua_State *L, int module);
 void tf_open_jwt(lua_State *L, int module);
 void tf_open_jws(lua_State *L, int module);
 void tf_open_seal(lua_State *L, int module);
