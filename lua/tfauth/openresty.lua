@@ -46,8 +46,8 @@ function openresty.subrequest()
   local req = ngx.ctx.tfauth_request
   if not req then return ngx.exit(ngx.HTTP_NOT_FOUND) end
   for name in pairs(ngx.req.get_headers(0, true)) do
-    -- Content-Length is the subrequest's own, set for tfauth's body.
-    if name:lower() ~= "content-length" then ngx.req.clear_header(name) end
+    -- Content-Length is the subrequest's own, set for tfauth's body (a GET has none).
+    if name:lower() ~= "content-length" or req.method == "GET" then ngx.req.clear_header(name) end
   end
   for name, value in pairs(req.headers) do ngx.req.set_header(name, value) end
   ngx.var.tfauth_url = req.url
@@ -110,6 +110,26 @@ function openresty.call(client, location, operation, params, overrides)
     end
     ngx.sleep(wait / 1000)
   end
+end
+
+--- A GET of a JSON document through nginx: `client:fetch` on the nginx
+-- transport (no retries), non-blocking.
+-- @param client a core client
+-- @string location the internal location
+-- @string url absolute http(s) URL
+-- @string[opt] name the errors' `operation` (default "fetch")
+-- @treturn table the decoded JSON object
+-- @treturn string the body as sent
+function openresty.fetch(client, location, url, name)
+  local req = client:prepare_fetch(url, name)
+  local res = ngx.location.capture(location, { method = ngx.HTTP_GET, ctx = { tfauth_request = req } })
+  local status, failure, headers = outcome(res)
+  if failure then
+    error(Error.new(failure, ("%s: the nginx subrequest got no answer from %s (status %d)")
+      :format(LABELS[failure], url:match("^%a+://[^/]+"), res.status),
+      { operation = req.operation, retryable = true, attempts = 1 }))
+  end
+  return client:map(req, status, headers, res.body), res.body
 end
 
 local Client = { __name = "tfauth.openresty.client" }
