@@ -42,6 +42,9 @@ function helper.requests() return control("GET", "/_test/requests") end
 function helper.resets() return control("GET", "/_test/resets") end
 function helper.configure_server(config) return control("POST", "/_test/config", config) end
 
+--- A token signed by the backend's current key: { claims =, alg =, kid =, header = }.
+function helper.sign(spec) return control("POST", "/_test/sign", spec).token end
+
 --- The next `times` requests to path get this canned answer.
 function helper.script(answer) return control("POST", "/_test/script", answer) end
 
@@ -102,18 +105,62 @@ function helper.sh(cmd)
   return out
 end
 
+--- One HTTP request with curl: returns status, headers (lower-cased name ->
+-- list of values) and body. opts: method, headers (list of "Name: value"),
+-- body (sent as is), form (table, form-encoded), jar (a cookie file, read and
+-- written).
+function helper.http(url, opts)
+  opts = opts or {}
+  local head, body_file, data = os.tmpname(), os.tmpname(), nil
+  local cmd = { "curl -s -g -D", head, "-o", body_file, "-w '%{http_code}'" }
+  if opts.method then cmd[#cmd + 1] = "-X " .. opts.method end
+  for _, h in ipairs(opts.headers or {}) do cmd[#cmd + 1] = "-H " .. shell_quote(h) end
+  if opts.jar then cmd[#cmd + 1] = ("-b %s -c %s"):format(opts.jar, opts.jar) end
+  if opts.form then
+    for k, v in pairs(opts.form) do cmd[#cmd + 1] = "--data-urlencode " .. shell_quote(k .. "=" .. v) end
+  elseif opts.body then
+    data = os.tmpname()
+    local f = assert(io.open(data, "wb"))
+    f:write(opts.body)
+    f:close()
+    cmd[#cmd + 1] = "--data-binary @" .. data
+  end
+  cmd[#cmd + 1] = shell_quote(url)
+  local status = tonumber(helper.sh(table.concat(cmd, " ")))
+  local headers = {}
+  local f = assert(io.open(head, "rb"))
+  for line in f:lines() do
+    local name, value = line:match("^([^:%s]+):%s*(.-)%s*$")
+    if name then
+      name = name:lower()
+      headers[name] = headers[name] or {}
+      table.insert(headers[name], value)
+    end
+  end
+  f:close()
+  f = assert(io.open(body_file, "rb"))
+  local body = f:read("*a")
+  f:close()
+  os.remove(head)
+  os.remove(body_file)
+  if data then os.remove(data) end
+  return status, headers, body
+end
+
 helper.root = assert(io.popen("pwd")):read("*l")
 
 --- Starts the example's nginx (examples/nginx/run.sh) with the test
 -- locations, against the reference backend; returns its URL, a stop
 -- function and its prefix (logs in prefix/logs). options: workers, skew,
--- redis ("host:port"), keys (comma-separated hex).
+-- redis ("host:port"), keys (comma-separated hex), env (more of run.sh's
+-- settings: { TFAUTH_ISSUER = ..., TFAUTH_SECURE = "true", ... }).
 function helper.start_nginx(options)
   local sh, root = helper.sh, helper.root
   local prefix = sh("mktemp -d"):gsub("%s+$", "")
   local env = ""
   if options.redis then env = env .. " TFAUTH_REDIS=" .. options.redis end
   if options.keys then env = env .. " TFAUTH_SEAL_KEYS=" .. options.keys end
+  for name, value in pairs(options.env or {}) do env = env .. " " .. name .. "=" .. shell_quote(value) end
   os.execute(("env -u LD_PRELOAD %s %s/examples/nginx/run.sh %s %s '' %d %d %s/spec/nginx/tests.conf %s/spec/nginx"
     .. " >%s/run.log 2>&1 &"):format(env, root, prefix, helper.url, options.workers or 2, options.skew or 30,
       root, root, prefix))

@@ -58,7 +58,7 @@ describe("redis session store #nginx", function()
 
   it("a session made on node A works on node B, and logout on B ends it on both", function()
     assert.matches("200$", login(a, "alice"))
-    assert.matches('"user":"alice".* 200$', app(b))
+    assert.matches('"x%-auth%-request%-user":"alice".* 200$', app(b))
     assert.matches("200$", app(a))
     assert.matches("200$", sh(("curl -s -b %s -w ' %%{http_code}' -X POST %s/logout"):format(jar, b)))
     assert.matches("401$", app(a))
