@@ -569,6 +569,26 @@ describe("tfauth.gate #nginx", function()
       assert.equal(401, (bearer("/app/x", token)))
     end)
 
+    bearer_it("caches by the whole token: the same claims with another signature are refused", function()
+      local token = tokens.alice.access_token
+      assert.equal(200, (bearer("/app/x", token)))
+      local head, sig = token:match("^(.+%.)([^.]+)$")
+      local flipped = head .. (sig:sub(1, 1) == "A" and "B" or "A") .. sig:sub(2)
+      assert.equal(401, (bearer("/app/x", flipped)))
+      assert.equal(401, (bearer("/app/x", head .. sig:sub(1, -3))))
+      assert.equal(200, (bearer("/app/x", token)))
+    end)
+
+    bearer_it("follows Keycloak's key rotation: a token with the new kid is verified after one refetch", function()
+      assert.equal(200, (bearer("/app/x", tokens.alice.access_token)))
+      local fetches = count(h.certs_path)
+      h.rotate()
+      local fresh = h.login("alice").access_token
+      assert.equal(200, (bearer("/app/x", fresh)))
+      assert.equal(200, (bearer("/app/x", fresh)))
+      assert.equal(fetches + 1, count(h.certs_path))
+    end)
+
     bearer_it("does not check the origin of bearer requests", function()
       assert.equal(200, (bearer("/app/x", tokens.alice.access_token,
         { method = "POST", headers = { "Origin: http://evil.example" } })))
@@ -580,7 +600,8 @@ describe("tfauth.gate #nginx", function()
       assert.equal("admin", upstream(body)["x-auth-request-user"])
       assert.equal(200, (bearer("/ar-admin/x", tokens.admin.access_token)))
       assert.equal(403, (bearer("/ar-admin/x", tokens.alice.access_token)))
-      assert.equal(401, (bearer("/ar/x", "a.b.c", { headers = { "Accept: application/json" } })))
+      -- the snippet's error_page 401 sends every refusal to the sign-in page
+      assert.equal(302, (bearer("/ar/x", "a.b.c", { headers = { "Accept: application/json" } })))
     end)
   end)
 

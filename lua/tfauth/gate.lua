@@ -364,6 +364,7 @@ function gate.init(config)
       return require("tfauth.jwks").new {
         issuer = b.issuer, url = b.url, ttl = b.ttl, min_refresh_interval = b.min_refresh_interval, tls = b.tls,
         timeout_ms = b.timeout_ms, connect_timeout_ms = b.connect_timeout_ms, shared_dict = state.dict_name,
+        nginx_location = config.nginx_location,
         on_fetch = function(result) count('tfauth_jwks_fetches_total{result="' .. result .. '"}') end,
       }
     end)
