@@ -644,7 +644,7 @@ local function scrub()
 end
 
 -- outcome ("allowed" | "unauthenticated" | "forbidden" | "unavailable"),
--- via ("session" | "bearer" | "none"), identity or detail
+-- via ("session" | "bearer" | "none"), identity or detail, and why (unavailable)
 local function judge(rules)
   local authorization = ngx.var.http_authorization
   if C.bearer and authorization then
@@ -652,7 +652,7 @@ local function judge(rules)
     if scheme and scheme:lower() == "bearer" then
       local identity, failure, why = verify_bearer(token)
       if not identity then
-        if failure == "unavailable" then return "unavailable", "bearer", "key set: " .. why end
+        if failure == "unavailable" then return "unavailable", "bearer", "key set", why end
         return "unauthenticated", "bearer", "invalid_token"
       end
       if not allowed_by(rules, identity) then return "forbidden", "bearer", "insufficient_scope" end
@@ -660,7 +660,7 @@ local function judge(rules)
     end
   end
   local entry, err = current_session()
-  if err then return "unavailable", "session", "session store: " .. tostring(err) end
+  if err then return "unavailable", "session", "session store", err end
   if not entry then return "unauthenticated", "none" end
   local method = ngx.var.request_method -- the main request's, in auth_request's subrequest too
   if not SAFE_METHODS[method] and cross_site() then return "forbidden", "session", "cross_site_request" end
@@ -677,8 +677,8 @@ local function www_authenticate(error_code)
   ngx.header["WWW-Authenticate"] = value
 end
 
-local function refusal(result, detail, for_auth_request)
-  if result == "unavailable" then return unavailable("the gate's", detail) end
+local function refusal(result, detail, why, for_auth_request)
+  if result == "unavailable" then return unavailable(detail, why) end
   if result == "forbidden" then
     if detail == "insufficient_scope" then www_authenticate("insufficient_scope") end
     return reply(403, { error = detail })
@@ -710,9 +710,9 @@ end
 function gate.guard(rules)
   configured()
   scrub()
-  local result, via, identity = judge(rules)
+  local result, via, identity, why = judge(rules)
   outcome(result, via)
-  if result ~= "allowed" then return refusal(result, identity) end
+  if result ~= "allowed" then return refusal(result, identity, why) end
   for _, h in ipairs(IDENTITY_HEADERS) do
     if identity[h[2]] then ngx.req.set_header(h[1], identity[h[2]]) end
   end
@@ -728,9 +728,9 @@ end
 -- @tparam[opt] table rules as `guard`'s
 function gate.auth_request(rules)
   configured()
-  local result, via, identity = judge(rules)
+  local result, via, identity, why = judge(rules)
   outcome(result, via)
-  if result ~= "allowed" then return refusal(result, identity, true) end
+  if result ~= "allowed" then return refusal(result, identity, why, true) end
   for _, h in ipairs(IDENTITY_HEADERS) do
     if identity[h[2]] then ngx.header[h[1]] = identity[h[2]] end
   end
