@@ -43,5 +43,6 @@ build = {
     ["tfauth.jwks"] = "lua/tfauth/jwks.lua",
     ["tfauth.openresty"] = "lua/tfauth/openresty.lua",
     ["tfauth.store"] = "lua/tfauth/store.lua",
+    ["tfauth.gate"] = "lua/tfauth/gate.lua",
   },
 }

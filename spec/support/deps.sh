@@ -7,6 +7,7 @@ packages=(
   lua-busted luarocks                                                      # tests
   luajit2 libluajit2-5.1-dev                                               # LuaJIT build
   nginx libnginx-mod-http-lua lua-nginx-redis redis-server                 # OpenResty path
+  lua-resty-lrucache python3-prometheus-client                             # the gate, its metrics specs
   python3-fastapi python3-uvicorn python3-jwt python3-cryptography         # reference backend
   curl openssl pkg-config gcc make valgrind clang libclang-rt-14-dev       # test tooling
   lua-check lua-ldoc lua-markdown                                          # lint, docs

@@ -8,7 +8,7 @@ root=$PWD
 tree=$(mktemp -d)
 work=$(mktemp -d)
 trap 'rm -rf "$tree" "$work"' EXIT
-echo "1..2"
+echo "1..3"
 # Built from a copy, so the checkout is left as it was (luarocks builds in place).
 mkdir -p "$work/src"
 cp -r src lua tfauth-scm-1.rockspec "$work/src/"
@@ -39,3 +39,10 @@ if env -u LUA_PATH -u LUA_CPATH TREE="$tree" \
 else
   echo "not ok 2 - the installed copy failed"; sed 's/^/# /' "$work/use.log"; exit 1
 fi
+# Every Lua module of the checkout is installed (tfauth.gate, tfauth.jwks, ...).
+missing=$(cd "$root/lua" && for f in tfauth/*.lua; do
+  [ "$f" = tfauth/init.lua ] && f=tfauth/init.lua && [ -f "$tree/share/lua/5.4/tfauth.lua" ] && continue
+  [ -f "$tree/share/lua/5.4/$f" ] || echo "$f"
+done)
+if [ -z "$missing" ]; then echo "ok 3 - the rock installs every module under lua/tfauth"
+else echo "not ok 3 - the rock misses: $missing"; fi
