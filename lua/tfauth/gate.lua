@@ -53,7 +53,7 @@ local SID_PATTERN = "^" .. ("%x"):rep(48) .. "$"
 -- What init made: the checked config and the worker's state.
 local C
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 -- Configuration, checked at init.
 
 -- A string, not the Error table: nginx prints only strings from init_by_lua.
@@ -196,7 +196,7 @@ local function check_keys_list(config)
   return keys
 end
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 -- Metrics, in the shared dict: summed over every worker by construction.
 -- Every series is created at init (safe_add: never evicts anything) and then
 -- only incremented in place; a series found missing was evicted by another
@@ -297,7 +297,7 @@ local function outcome(result, via)
   count('tfauth_gate_requests_total{outcome="' .. result .. '",via="' .. via .. '"}')
 end
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 
 --- Sets the gate up; in `init_by_lua`. Every key and value is checked: an
 -- unknown key or a wrong type raises an error naming it (`tfauth: gate.init:
@@ -382,7 +382,7 @@ local function configured()
   return C
 end
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 -- Answers.
 
 local function no_store()
@@ -437,7 +437,7 @@ end
 
 local SAFE_METHODS = { GET = true, HEAD = true, OPTIONS = true }
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 -- Identity: what a token's claims say about its holder.
 
 local function header_safe(v)
@@ -499,7 +499,7 @@ local function allowed_by(rules, identity)
   return false
 end
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 -- Sessions: sealed in the store, decoded once per worker.
 
 -- The session of sid: { blob =, state =, identity = }, nil (none), or nil, err.
@@ -602,7 +602,7 @@ local function current_session()
   return entry, err, sid
 end
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 -- Bearer tokens: verified locally, cached per worker until exp.
 
 -- identity, or nil, "refused" | "unavailable", why
@@ -628,7 +628,7 @@ local function verify_bearer(token)
   return identity
 end
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 -- The judgement shared by guard and auth_request.
 
 local FORWARDED = { ["x-forwarded-user"] = true, ["x-forwarded-email"] = true, ["x-forwarded-groups"] = true,
@@ -739,7 +739,7 @@ function gate.auth_request(rules)
   return ngx.exit(ngx.HTTP_NO_CONTENT)
 end
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 -- rd: followed only to a local path.
 
 --- Where a decoded `rd` may send the browser: rd itself when it is a local
@@ -766,7 +766,7 @@ local function expire_cookie()
   ngx.header["Set-Cookie"] = c.name .. "=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT" .. c.attributes
 end
 
----------------------------------------------------------------------------
+-- ------------------------------------------------------------------------
 -- The sign-in page.
 
 local function escape_html(s)
