@@ -167,7 +167,8 @@ helper.root = assert(io.popen("pwd")):read("*l")
 -- locations, against the reference backend; returns its URL, a stop
 -- function and its prefix (logs in prefix/logs). options: workers, skew,
 -- redis ("host:port"), keys (comma-separated hex), env (more of run.sh's
--- settings: { TFAUTH_ISSUER = ..., TFAUTH_SECURE = "true", ... }).
+-- settings: { TFAUTH_ISSUER = ..., TFAUTH_SECURE = "true", ... }), conf (the
+-- test locations' file, default spec/nginx/tests.conf).
 function helper.start_nginx(options)
   local sh, root = helper.sh, helper.root
   local prefix = sh("mktemp -d"):gsub("%s+$", "")
@@ -175,9 +176,9 @@ function helper.start_nginx(options)
   if options.redis then env = env .. " TFAUTH_REDIS=" .. options.redis end
   if options.keys then env = env .. " TFAUTH_SEAL_KEYS=" .. options.keys end
   for name, value in pairs(options.env or {}) do env = env .. " " .. name .. "=" .. shell_quote(value) end
-  os.execute(("env -u LD_PRELOAD %s %s/examples/nginx/run.sh %s %s '' %d %d %s/spec/nginx/tests.conf %s/spec/nginx"
+  os.execute(("env -u LD_PRELOAD %s %s/examples/nginx/run.sh %s %s '' %d %d %s %s/spec/nginx"
     .. " >%s/run.log 2>&1 &"):format(env, root, prefix, helper.url, options.workers or 2, options.skew or 30,
-      root, root, prefix))
+      options.conf or (root .. "/spec/nginx/tests.conf"), root, prefix))
   local url
   for _ = 1, 100 do
     local f = io.open(prefix .. "/port")

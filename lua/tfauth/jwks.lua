@@ -101,9 +101,9 @@ function Local:lock(ttl)
   local now = clock()
   if self.t.lock and self.t.lock > now then return nil end
   self.t.lock = now + ttl
-  return true
+  return self.t.lock
 end
-function Local:unlock() self.t.lock = nil end
+function Local:unlock(owner) if self.t.lock == owner then self.t.lock = nil end end
 function Local:locked() return self.t.lock ~= nil and self.t.lock > clock() end
 
 local Shared = {}
@@ -122,16 +122,19 @@ function Shared:set(k, v)
   return ok, err
 end
 function Shared:delete(k) self.dict:delete(self.prefix .. k) end
+-- Returns the lock's owner mark (for unlock), or nil when another holds it.
 function Shared:lock(ttl)
-  self.owner = ("%s:%s"):format(ngx.worker.pid(), clock())
-  local ok, err = self.dict:safe_add(self.prefix .. "lock", self.owner, ttl)
-  if ok then return true end
+  self.serial = (self.serial or 0) + 1
+  local owner = ("%s:%d"):format(ngx.worker.pid(), self.serial)
+  local ok, err = self.dict:safe_add(self.prefix .. "lock", owner, ttl)
+  if ok then return owner end
   if err == "exists" then return nil end
   log("ERR", ("cannot take the fetch lock in shared dict %s (%s): fetching unlocked"):format(self.name, tostring(err)))
-  return true
+  return owner
 end
-function Shared:unlock()
-  if self.dict:get(self.prefix .. "lock") == self.owner then self.dict:delete(self.prefix .. "lock") end
+-- Only the owner releases: a lock that outlived its ttl may be another's now.
+function Shared:unlock(owner)
+  if self.dict:get(self.prefix .. "lock") == owner then self.dict:delete(self.prefix .. "lock") end
 end
 function Shared:locked() return self.dict:get(self.prefix .. "lock") ~= nil end
 
@@ -329,8 +332,17 @@ end
 -- with a usable set goes on with it; one without (or with a kid miss) waits.
 function Jwks:_refresh(kid_miss)
   self:_load()
-  if not self:_due(kid_miss) then return end
-  if not self.store:lock(self.lock_ttl) then
+  if not self:_due(kid_miss) then
+    -- Not ours to fetch, but one may be in flight (it counts as this miss's
+    -- fetch): wait for it rather than refuse a key it is bringing.
+    if (kid_miss or not self.keys) and self.store:locked() then
+      self:_wait()
+      self:_load()
+    end
+    return
+  end
+  local owner = self.store:lock(self.lock_ttl)
+  if not owner then
     if self.keys and not kid_miss then return end
     self:_wait()
     return self:_load()
@@ -339,7 +351,7 @@ function Jwks:_refresh(kid_miss)
     self:_load() -- another worker may have finished just before the lock was ours
     if self:_due(kid_miss) then self:_fetch(kid_miss) end
   end)
-  self.store:unlock()
+  self.store:unlock(owner)
   if not ok then error(err, 0) end
 end
 
