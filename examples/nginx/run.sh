@@ -5,6 +5,9 @@
 # port, written to PREFIX/port). tfauth's LuaJIT build (make jit) is used.
 # The session store: the shared dict, or Redis with TFAUTH_REDIS=HOST:PORT;
 # sealing keys: TFAUTH_SEAL_KEYS (hex, comma-separated, newest first).
+# https to the auth API: the CAs trusted are TFAUTH_CA_FILE (default: the
+# system bundle), host names resolved by TFAUTH_RESOLVER (nginx's `resolver`,
+# e.g. "127.0.0.53"; needed when server_url names a host).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -21,7 +24,9 @@ if [ -n "${TFAUTH_REDIS:-}" ]; then
 fi
 keys=""
 for k in $(echo "${TFAUTH_SEAL_KEYS:-}" | tr ',' ' '); do keys="$keys\"$k\", "; done
-sed -e "s|@USER@|$user|; s|@WORKERS@|$workers|; s|@PREFIX@|$prefix|g; s|@PORT@|$port|" \
+ca_file=${TFAUTH_CA_FILE:-/etc/ssl/certs/ca-certificates.crt}
+resolver=""; [ -n "${TFAUTH_RESOLVER:-}" ] && resolver="resolver $TFAUTH_RESOLVER ipv6=off;"
+sed -e "s|@CA_FILE@|$ca_file|; s|@RESOLVER@|$resolver|" -e "s|@USER@|$user|; s|@WORKERS@|$workers|; s|@PREFIX@|$prefix|g; s|@PORT@|$port|" \
     -e "s|@BACKEND@|$backend|; s|@ROOT@|$root|g; s|@SKEW@|$skew|; s|@EXTRA_CONF@|$include|" \
     -e "s|@EXTRA_LUA@|$lua_extra|; s|@STORE@|$store|; s|@KEYS@|$keys|" "$here/nginx.conf" >"$prefix/conf/nginx.conf"
 echo "$port" >"$prefix/port"
