@@ -28,7 +28,7 @@ build = {
     ["tfauth.core"] = {
       sources = {
         "src/buf.c", "src/check.c", "src/client.c", "src/core.c", "src/error.c",
-        "src/hooks.c", "src/jwt.c", "src/ops.c", "src/redact.c", "src/request.c", "src/response.c",
+        "src/hooks.c", "src/jwt.c", "src/jws.c", "src/ops.c", "src/redact.c", "src/request.c", "src/response.c",
         "src/retry.c", "src/seal.c", "src/transport_curl.c",
       },
       defines = { "_GNU_SOURCE" },

@@ -35,7 +35,7 @@ describe("errors", function()
     end)
 
     it("lists its kinds", function()
-      assert.same({ "argument", "validation", "http", "timeout", "network", "tls", "response" }, tfauth.kinds)
+      assert.same({ "argument", "validation", "http", "timeout", "network", "tls", "response", "token" }, tfauth.kinds)
     end)
   end)
 

@@ -35,3 +35,39 @@ void tf_buf_free(tf_buf *b) {
     b->data = NULL;
     b->len = b->cap = 0;
 }
+
+/* base64url (RFC 4648 §5), shared by jwt.c and jws.c. */
+static const signed char b64url_table[256] = {
+    ['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,  ['G'] = 7,  ['H'] = 8,
+    ['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
+    ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
+    ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
+    ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,
+    ['o'] = 41, ['p'] = 42, ['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47, ['v'] = 48,
+    ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52, ['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56,
+    ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63, ['_'] = 64,
+}; /* value + 1; 0: not in the alphabet */
+
+int tf_b64url_decode(const char *s, size_t len, int strict, unsigned char *out, size_t *out_len) {
+    unsigned acc = 0;
+    int bits = 0;
+    size_t i, n = 0;
+    if (!strict)
+        while (len && s[len - 1] == '=') len--;
+    if (len % 4 == 1) return -1;
+    for (i = 0; i < len; i++) {
+        int v = b64url_table[(unsigned char)s[i]] - 1;
+        if (v < 0) return -1;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (unsigned char)((acc >> bits) & 0xFF);
+        }
+    }
+    /* The bits left over must be zero: one encoding per value, so a token
+     * cannot be re-spelled into a different string that still verifies. */
+    if (strict && (acc & ((1u << bits) - 1)) != 0) return -1;
+    *out_len = n;
+    return 0;
+}

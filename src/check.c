@@ -64,9 +64,11 @@ static int url_has(CURLU *u, CURLUPart which) {
     return present;
 }
 
-const char *tf_check_base_url(lua_State *L, const char *op, const char *field, int idx) {
-    size_t len;
-    const char *s = tf_check_text(L, op, field, idx, TF_TEXT_HEADER, &len);
+/* An http(s) URL with a host, no credentials and no fragment; a query
+ * only when allowed. Returns the string at idx as it is. */
+static const char *check_url(lua_State *L, const char *op, const char *field, int idx,
+                             int allow_query, size_t *len) {
+    const char *s = tf_check_text(L, op, field, idx, TF_TEXT_HEADER, len);
     const char *problem = NULL;
     CURLU *u;
 
@@ -77,13 +79,24 @@ const char *tf_check_base_url(lua_State *L, const char *op, const char *field, i
     if (curl_url_set(u, CURLUPART_URL, s, 0) != CURLUE_OK) problem = "is not a valid URL";
     else if (!url_has(u, CURLUPART_HOST)) problem = "has no host";
     else if (url_has(u, CURLUPART_USER)) problem = "must not carry credentials (user@host)";
-    else if (url_has(u, CURLUPART_QUERY)) problem = "must not have a query (?...)";
+    else if (!allow_query && url_has(u, CURLUPART_QUERY)) problem = "must not have a query (?...)";
     else if (url_has(u, CURLUPART_FRAGMENT)) problem = "must not have a fragment (#...)";
     curl_url_cleanup(u);
     if (problem) tf_argerror(L, op, field, "%s", problem);
+    return s;
+}
+
+const char *tf_check_base_url(lua_State *L, const char *op, const char *field, int idx) {
+    size_t len;
+    const char *s = check_url(L, op, field, idx, 0, &len);
     while (len && s[len - 1] == '/') len--;
     lua_pushlstring(L, s, len);
     return lua_tostring(L, -1);
+}
+
+const char *tf_check_url(lua_State *L, const char *op, const char *field, int idx) {
+    size_t len;
+    return check_url(L, op, field, idx, 1, &len);
 }
 
 long tf_check_positive(lua_State *L, const char *op, const char *field, int idx, long max) {

@@ -18,6 +18,8 @@ const char *tf_check_text(lua_State *L, const char *op, const char *field, int i
 /* An http:// or https:// URL with a host and no credentials, query or
  * fragment; pushes it without trailing '/'. */
 const char *tf_check_base_url(lua_State *L, const char *op, const char *field, int idx);
+/* The same, a query allowed; the string at idx is returned unchanged. */
+const char *tf_check_url(lua_State *L, const char *op, const char *field, int idx);
 long tf_check_positive(lua_State *L, const char *op, const char *field, int idx, long max);
 /* A table of header name -> value, none of them one tfauth sets itself. */
 void tf_check_headers(lua_State *L, const char *op, const char *field, int idx);

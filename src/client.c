@@ -396,9 +396,11 @@ static void push_lower_header(lua_State *L, int headers) {
 
 /* client:map(request, status, headers, body) -> the result, or raises the
  * error, exactly as a call through libcurl would. Header names may be in
- * any case; the body is capped at max_response_bytes. */
+ * any case; the body is capped at max_response_bytes. The request is from
+ * client:prepare, or from client:prepare_fetch (method GET). */
 static int client_map(lua_State *L) {
     tf_client *c = check_client(L);
+    tf_op get;
     tf_request req;
     long status;
     size_t len;
@@ -406,9 +408,15 @@ static int client_map(lua_State *L) {
     int i, headers, ok;
 
     luaL_checktype(L, 2, LUA_TTABLE);
-    lua_getfield(L, 2, "operation");
     memset(&req, 0, sizeof req);
-    req.op = check_op(L, -1);
+    lua_getfield(L, 2, "method");
+    lua_getfield(L, 2, "operation");
+    if (lua_type(L, -2) == LUA_TSTRING && strcmp(lua_tostring(L, -2), "GET") == 0) {
+        tf_op_get(&get, luaL_checkstring(L, -1)); /* from client:prepare_fetch */
+        req.op = &get;
+    } else {
+        req.op = check_op(L, -1);
+    }
     status = (long)luaL_checkinteger(L, 3);
     body = luaL_optlstring(L, 5, "", &len);
     lua_getfield(L, 2, "secrets");

@@ -106,7 +106,9 @@ int luaopen_tfauth_core(lua_State *L) {
     module = lua_gettop(L);
     tf_open_error(L, module);
     tf_open_client(L, module);
+    tf_open_fetch(L, module);
     tf_open_jwt(L, module);
+    tf_open_jws(L, module);
     tf_open_seal(L, module);
     lua_pushcfunction(L, clock_seconds);
     lua_setfield(L, module, "clock");

@@ -9,36 +9,18 @@
 
 #define OP "jwt.claims"
 
-static int b64url_value(unsigned char c) {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
-    return -1;
-}
-
 /* Pushes the decoded bytes, or returns 0 (pushing nothing) when s is not
  * base64url (padding '=' at the end is accepted, as some issuers add it). */
 static int push_b64url(lua_State *L, const char *s, size_t len) {
-    luaL_Buffer b;
-    unsigned acc = 0;
-    int bits = 0;
-    size_t i;
-    while (len && s[len - 1] == '=') len--;
-    if (len % 4 == 1) return 0;
-    for (i = 0; i < len; i++)
-        if (b64url_value((unsigned char)s[i]) < 0) return 0;
-    luaL_buffinit(L, &b);
-    for (i = 0; i < len; i++) {
-        acc = (acc << 6) | (unsigned)b64url_value((unsigned char)s[i]);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            luaL_addchar(&b, (char)((acc >> bits) & 0xFF));
-        }
+    /* Scratch memory the garbage collector owns: nothing leaks if Lua raises. */
+    unsigned char *out = lua_newuserdata(L, TF_B64URL_MAX(len));
+    size_t n;
+    if (tf_b64url_decode(s, len, 0, out, &n) != 0) {
+        lua_pop(L, 1);
+        return 0;
     }
-    luaL_pushresult(&b);
+    lua_pushlstring(L, (const char *)out, n);
+    lua_remove(L, -2);
     return 1;
 }
 

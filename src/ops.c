@@ -54,3 +54,13 @@ const tf_op *tf_op_find(const char *name) {
     }
     return NULL;
 }
+
+/* Not an operation: the row of a GET that reads a JSON document at an
+ * absolute URL (fetch.c), named for its errors, e.g. "jwks.fetch". */
+void tf_op_get(tf_op *op, const char *name) {
+    memset(op, 0, sizeof *op);
+    op->name = name;
+    op->method = "GET";
+    op->path = "";
+    op->shape = TF_SHAPE_OK;
+}

@@ -7,8 +7,10 @@
  *   redact.c     keeping secrets out of everything a caller can see
  *   error.c      the one error constructor and tfauth.Error
  *   client.c     the client userdata and its methods
+ *   fetch.c      client:fetch: GET of a JSON document at an absolute URL
  *   hooks.c      before_request, after_success, after_error
  *   jwt.c        a JWT's claims, unverified
+ *   jws.c        JWS verification (RS/PS/ES/EdDSA) against keysets from a JWKS
  *   seal.c       AES-256-GCM sealing of data at rest
  *   core.c       luaopen_tfauth_core: calls one opener per concern
  */
@@ -31,6 +33,12 @@ int tf_buf_add(tf_buf *b, const char *s, size_t n);
 int tf_buf_addstr(tf_buf *b, const char *s);
 void tf_buf_free(tf_buf *b);
 
+/* base64url (buf.c): decodes s into out (room for len * 3 / 4 + 1 bytes).
+ * strict: no '=' padding and the unused trailing bits zero (the one spelling
+ * of each value); otherwise trailing '=' is skipped. 0 ok, -1 not base64url. */
+#define TF_B64URL_MAX(len) ((len) / 4 * 3 + 3)
+int tf_b64url_decode(const char *s, size_t len, int strict, unsigned char *out, size_t *out_len);
+
 /* ---- errors (error.c) ---------------------------------------------------- */
 #define TF_ERROR_KINDS(X)        \
     X(ARGUMENT, "argument")      \
@@ -39,7 +47,8 @@ void tf_buf_free(tf_buf *b);
     X(TIMEOUT, "timeout")        \
     X(NETWORK, "network")        \
     X(TLS, "tls")                \
-    X(RESPONSE, "response")
+    X(RESPONSE, "response")      \
+    X(TOKEN, "token")
 
 typedef enum {
 #define TF_KIND_ENUM(id, name) TF_##id,
@@ -91,6 +100,8 @@ typedef struct {
 extern const tf_op tf_ops[];
 extern const size_t tf_op_count;
 const tf_op *tf_op_find(const char *name); /* short name or alias; NULL if none */
+/* Fills op as a GET of a JSON document named `name` (not an operation). */
+void tf_op_get(tf_op *op, const char *name);
 
 /* ---- a request, ready for any transport (request.c) ---------------------- */
 #define TF_MAX_HEADERS 64
@@ -169,7 +180,9 @@ typedef struct {
 #define TF_CLIENT_MT "tfauth.client"
 
 void tf_open_client(lua_State *L, int module);
+void tf_open_fetch(lua_State *L, int module);
 void tf_open_jwt(lua_State *L, int module);
+void tf_open_jws(lua_State *L, int module);
 void tf_open_seal(lua_State *L, int module);
 
 /* request.c: validates params (index) and overrides (index or 0), pushes the

@@ -1,7 +1,8 @@
 /* transport.h: sending a prepared tf_request and collecting the answer.
  *
  * The transport knows nothing of Lua, the operations or their results: it
- * takes a request (method POST, URL, headers, body) and fills a tf_response.
+ * takes a request (its op's method, POST or GET; URL, headers, body) and fills
+ * a tf_response.
  * transport_curl.c is the libcurl one; the OpenResty transport (Lua) feeds
  * nginx's answer to the same response mapper. */
 #ifndef TFAUTH_TRANSPORT_H

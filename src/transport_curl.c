@@ -246,8 +246,13 @@ const tf_response *tf_transport_perform(tf_transport *t, const tf_request *req, 
     }
     curl_easy_setopt(t->easy, CURLOPT_URL, req->url);
     curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, list);
-    curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-    curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+    if (strcmp(req->op->method, "GET") == 0) {
+        curl_easy_setopt(t->easy, CURLOPT_HTTPGET, 1L);
+    } else { /* the handle may have done a GET last time */
+        curl_easy_setopt(t->easy, CURLOPT_POST, 1L);
+        curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+    }
     curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, req->timeout_ms);
     curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
 

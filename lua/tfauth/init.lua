@@ -23,7 +23,7 @@ local tfauth = {
   version = core.version,
   --- The metatable of every error; see `Error`.
   Error = core.Error,
-  --- The error kinds, in order: argument, validation, http, timeout, network, tls, response.
+  --- The error kinds, in order: argument, validation, http, timeout, network, tls, response, token.
   kinds = core.kinds,
   --- Every operation name (short and long) -> its short name.
   operations = core.operations,

@@ -67,8 +67,8 @@ function openresty.subrequest()
   local req = ngx.ctx.tfauth_request
   if not req then return ngx.exit(ngx.HTTP_NOT_FOUND) end
   for name in pairs(ngx.req.get_headers(0, true)) do
-    -- Content-Length is the subrequest's own, set for tfauth's body.
-    if name:lower() ~= "content-length" then ngx.req.clear_header(name) end
+    -- Content-Length is the subrequest's own, set for tfauth's body (a GET has none).
+    if name:lower() ~= "content-length" or req.method == "GET" then ngx.req.clear_header(name) end
   end
   for name, value in pairs(req.headers) do ngx.req.set_header(name, value) end
   ngx.var.tfauth_url = req.url
@@ -123,6 +123,25 @@ end
 
 local LABELS = { timeout = "timeout", network = "network error", tls = "TLS handshake failed" }
 
+-- The subrequest's answer, as outcome() gives it, with a bare 502 from an
+-- https URL that refused its handshake reported as `tls`.
+local function answer_of(res, url)
+  local status, failure, headers = outcome(res)
+  if failure == "network" and url:sub(1, 8) == "https://" and handshake_refused(url) then failure = "tls" end
+  return status, failure, headers
+end
+
+-- The error for a subrequest that got no answer (failure: a kind).
+local function transport_error(failure, url, res, operation, attempts)
+  local origin = url:match("^%a+://[^/]+")
+  if failure == "tls" then
+    return Error.new(failure, ("%s: nginx refused the certificate or handshake of %s (status %d; see its error log)")
+      :format(LABELS[failure], origin, res.status), { operation = operation, retryable = false, attempts = attempts })
+  end
+  return Error.new(failure, ("%s: the nginx subrequest got no answer from %s (status %d)")
+    :format(LABELS[failure], origin, res.status), { operation = operation, retryable = true, attempts = attempts })
+end
+
 --- One operation through nginx, retries included.
 -- @param client a core client
 -- @string location the internal location
@@ -137,22 +156,11 @@ function openresty.call(client, location, operation, params, overrides)
     local res = ngx.location.capture(location, {
       method = ngx.HTTP_POST, body = req.body or "", ctx = { tfauth_request = req },
     })
-    local status, failure, headers = outcome(res)
-    if failure == "network" and req.url:sub(1, 8) == "https://" and handshake_refused(req.url) then
-      failure = "tls"
-    end
+    local status, failure, headers = answer_of(res, req.url)
     local wait = core.retry_wait(req.retry, attempts - 1, (ngx.now() - started) * 1000, failure,
       status, status and header_value(headers, "retry-after"))
     if not wait then
-      if failure == "tls" then
-        error(Error.new(failure, ("%s: nginx refused the certificate or handshake of %s (status %d; see its error log)")
-          :format(LABELS[failure], req.url:match("^%a+://[^/]+"), res.status),
-          { operation = req.operation, retryable = false, attempts = attempts }))
-      elseif failure then
-        error(Error.new(failure, ("%s: the nginx subrequest got no answer from %s (status %d)")
-          :format(LABELS[failure], req.url:match("^%a+://[^/]+"), res.status),
-          { operation = req.operation, retryable = true, attempts = attempts }))
-      end
+      if failure then error(transport_error(failure, req.url, res, req.operation, attempts)) end
       local ok, result = pcall(client.map, client, req, status, headers, res.body)
       if ok then return result end
       result.attempts = attempts
@@ -160,6 +168,22 @@ function openresty.call(client, location, operation, params, overrides)
     end
     ngx.sleep(wait / 1000)
   end
+end
+
+--- A GET of a JSON document through nginx: `client:fetch` on the nginx
+-- transport (no retries), non-blocking.
+-- @param client a core client
+-- @string location the internal location
+-- @string url absolute http(s) URL
+-- @string[opt] name the errors' `operation` (default "fetch")
+-- @treturn table the decoded JSON object
+-- @treturn string the body as sent
+function openresty.fetch(client, location, url, name)
+  local req = client:prepare_fetch(url, name)
+  local res = ngx.location.capture(location, { method = ngx.HTTP_GET, ctx = { tfauth_request = req } })
+  local status, failure, headers = answer_of(res, url)
+  if failure then error(transport_error(failure, url, res, req.operation, 1)) end
+  return client:map(req, status, headers, res.body), res.body
 end
 
 local Client = { __name = "tfauth.openresty.client" }

@@ -80,4 +80,14 @@ for name in pairs(tfauth.operations) do
   safe[name] = safely(tfauth[name])
 end
 
+--- `tfauth.jwt`'s functions, returning `nil, err` instead of raising:
+-- `safe.jwt.claims(token)`, `safe.jwt.keyset(jwks)`,
+-- `safe.jwt.verify(token, keys, opts)` (-> claims, header, or nil, err;
+-- `err.kind` is `token` and `err.reason` says why when the token is refused).
+safe.jwt = {
+  claims = safely(tfauth.jwt.claims),
+  keyset = safely(tfauth.jwt.keyset),
+  verify = safely(tfauth.jwt.verify),
+}
+
 return safe

@@ -2,8 +2,14 @@
 
 A FastAPI application declaring the contract's request models, so that its
 422 bodies are FastAPI's own, with Keycloak-like semantics held in memory:
-seeded users, organisations and an admin role; signed JWT access and refresh
-tokens; refresh-token rotation; logout revoking the session.
+seeded users, organisations and an admin role; refresh-token rotation; logout
+revoking the session. Tokens are signed as Keycloak signs them: access and ID
+tokens are JWS with the realm's asymmetric key (RS256, `kid` in the header),
+refresh tokens HMAC (HS256). The realm "fndtn" is served at Keycloak's paths:
+  GET /realms/fndtn/.well-known/openid-configuration   discovery (jwks_uri)
+  GET /realms/fndtn/protocol/openid-connect/certs      the JWKS
+Each listener answers them with its own base URL (issuer = BASE/realms/fndtn);
+tokens always carry the main listener's issuer.
 
 Test control lives under /_test (never part of the contract):
   POST /_test/reset             fresh users, sessions and request log
@@ -15,6 +21,18 @@ Test control lives under /_test (never part of the contract):
                                 listener (only on that listener); see play()
   POST /_test/config            access_ttl / refresh_ttl in seconds
   GET  /_test/resets            the password resets recorded
+  POST /_test/sign              {claims, alg ("RS256"), kid?, header?} -> {"token"}:
+                                the claims signed with the current key of alg
+                                (or the key named by kid); header members are
+                                merged over {"alg", "typ": "JWT", "kid"} (null
+                                removes one) and never change the key or the
+                                algorithm that signs. The claims (any JSON
+                                value) are taken as given: no iss/exp added.
+  POST /_test/keys/rotate       {alg ("RS256"), retire (false)} -> {"kid"}: a new
+                                key for alg, first in the JWKS and signing from
+                                now on; the old ones stay (retire: removed)
+  POST /_test/reset also restores the initial keys (made once at start: RS256,
+  ES256, EdDSA for signing, and an RSA-OAEP "enc" key, as Keycloak lists one).
 
 One process serves several listeners sharing the same state, each on its own
 free port of 127.0.0.1; every recorded request names its "listener":
@@ -33,7 +51,10 @@ object: {"main": PORT, "other": PORT[, "tls": PORT, "mtls": PORT,
 """
 import argparse
 import asyncio
+import base64
 import copy
+import datetime
+import hashlib
 import json
 import os
 import signal
@@ -45,21 +66,112 @@ from typing import Optional
 
 import jwt
 import uvicorn
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-SECRET = "reference-backend-signing-key"  # test-only HS256 key
-ISSUER = "http://127.0.0.1/realms/fndtn"
+SECRET = "reference-backend-signing-key"  # test-only HS256 key, refresh tokens only
+REALM = "fndtn"
+REALM_PATH = "/realms/" + REALM
+BASES = {"main": "http://127.0.0.1"}  # listener -> its base URL, set once they listen
+
+
+def issuer(listener="main"):
+    return BASES.get(listener, BASES["main"]) + REALM_PATH
 
 SEED_USERS = {
     "alice": {"id": "7d0c5a8e-0000-4000-8000-00000000a11c", "password": "alice-Secret-1",
-              "orgs": ["acme"], "roles": ["user"]},
+              "orgs": ["acme"], "roles": ["user"], "email": "alice@example.com",
+              "email_verified": True, "client_roles": ["reader"]},
     "bob": {"id": "7d0c5a8e-0000-4000-8000-000000000b0b", "password": "bob-Secret-2",
-            "orgs": ["globex"], "roles": ["user"]},
+            "orgs": ["globex"], "roles": ["user"], "email": "bob@example.com",
+            "email_verified": False, "client_roles": []},
     "admin": {"id": "7d0c5a8e-0000-4000-8000-0000000ad311", "password": "admin-Secret-3",
-              "orgs": ["acme"], "roles": ["user", "admin"]},
+              "orgs": ["acme"], "roles": ["user", "admin"], "email": "admin@example.com",
+              "email_verified": True, "client_roles": ["reader", "editor"]},
 }
+CLIENT = "fndtn-web"    # azp: the client the users log in with
+API = "fndtn-api"       # the audience of access tokens, with Keycloak's "account"
+
+
+# ---- the realm's keys ----------------------------------------------------------------
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def uint(n, size=None):
+    return b64url(n.to_bytes(size or (n.bit_length() + 7) // 8, "big"))
+
+
+CURVES = {"ES256": (ec.SECP256R1, "P-256", 32), "ES384": (ec.SECP384R1, "P-384", 48),
+          "ES512": (ec.SECP521R1, "P-521", 66)}
+RSA_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+SIGNING_ALGS = RSA_ALGS + tuple(CURVES) + ("EdDSA",)
+
+
+def self_signed(private):
+    """A certificate for the key, as Keycloak puts in x5c (never to be trusted from there)."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, REALM)])
+    now = datetime.datetime(2026, 1, 1)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(private.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=3650))
+            .sign(private, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+class Key:
+    """One realm key: its kid, alg, private key and public JWK."""
+
+    def __init__(self, alg, use="sig"):
+        self.alg, self.use = alg, use
+        self.kid = b64url(os.urandom(32))  # Keycloak's kids look like this
+        jwk = {"kid": self.kid, "alg": alg, "use": use}
+        if alg in CURVES:
+            curve, crv, size = CURVES[alg]
+            self.private = ec.generate_private_key(curve())
+            numbers = self.private.public_key().public_numbers()
+            jwk.update(kty="EC", crv=crv, x=uint(numbers.x, size), y=uint(numbers.y, size))
+        elif alg == "EdDSA":
+            self.private = ed25519.Ed25519PrivateKey.generate()
+            raw = self.private.public_key().public_bytes(serialization.Encoding.Raw,
+                                                         serialization.PublicFormat.Raw)
+            jwk.update(kty="OKP", crv="Ed25519", x=b64url(raw))
+        else:  # RSA: the signing algorithms and Keycloak's RSA-OAEP encryption key
+            self.private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            numbers = self.private.public_key().public_numbers()
+            der = self_signed(self.private)
+            jwk.update(kty="RSA", n=uint(numbers.n), e=uint(numbers.e),
+                       x5c=[base64.b64encode(der).decode()],
+                       x5t=b64url(hashlib.sha1(der).digest()),
+                       **{"x5t#S256": b64url(hashlib.sha256(der).digest())})
+        self.public = self.private.public_key()
+        self.jwk = jwk
+
+
+INITIAL_KEYS = []  # made once (RSA generation is slow), restored by every reset
+
+
+def initial_keys():
+    if not INITIAL_KEYS:
+        INITIAL_KEYS.extend([Key("RS256"), Key("ES256"), Key("EdDSA"), Key("RSA-OAEP", "enc")])
+    return list(INITIAL_KEYS)
+
+
+def signing_key(alg, kid=None):
+    """The key that signs: kid's, or the newest of alg (made on first use for a new alg)."""
+    for key in STATE.keys:
+        if (key.kid == kid) if kid else (key.alg == alg and key.use == "sig"):
+            return key
+    if kid:
+        return None
+    key = Key(alg)
+    STATE.keys.append(key)
+    return key
 
 
 class State:
@@ -74,6 +186,7 @@ class State:
         self.resets = []
         self.access_ttl = 300
         self.refresh_ttl = 1800
+        self.keys = initial_keys()  # newest first, as the JWKS lists them
 
 
 STATE = State()
@@ -100,8 +213,22 @@ class AdminChangePassword(BaseModel):
 
 
 # ---- tokens -------------------------------------------------------------------------
-def _sign(claims):
-    return jwt.encode(claims, SECRET, algorithm="HS256")
+ALGORITHMS = jwt.algorithms.get_default_algorithms()
+
+
+def sign(claims, alg="RS256", kid=None, header=None):
+    """A JWS of the claims (any JSON value) with the realm's key, as Keycloak
+    signs access and ID tokens. header members are merged over the usual ones
+    (None removes one) and are not interpreted: the key's alg signs whatever
+    the header says, so tests can mint mismatched tokens."""
+    key = signing_key(alg, kid)
+    if key is None:
+        return None
+    fields = {"alg": key.alg, "typ": "JWT", "kid": key.kid, **(header or {})}
+    fields = {k: v for k, v in fields.items() if v is not None}
+    compact = lambda value: b64url(json.dumps(value, separators=(",", ":")).encode())
+    signing_input = (compact(fields) + "." + compact(claims)).encode()
+    return signing_input.decode() + "." + b64url(ALGORITHMS[key.alg].sign(signing_input, key.private))
 
 
 def issue_tokens(username, sid):
@@ -109,13 +236,18 @@ def issue_tokens(username, sid):
     now = int(time.time())
     jti = str(uuid.uuid4())
     STATE.sessions[sid]["refresh_jti"] = jti
-    common = {"iss": ISSUER, "sub": user["id"], "sid": sid, "iat": now,
-              "preferred_username": username}
-    access = _sign({**common, "typ": "Bearer", "exp": now + STATE.access_ttl,
-                    "jti": str(uuid.uuid4()), "orgs": user["orgs"],
-                    "realm_access": {"roles": user["roles"]}, "scope": "openid email profile"})
-    refresh = _sign({**common, "typ": "Refresh", "exp": now + STATE.refresh_ttl, "jti": jti})
-    id_token = _sign({**common, "typ": "ID", "exp": now + STATE.access_ttl, "aud": "fndtn"})
+    common = {"iss": issuer(), "sub": user["id"], "sid": sid, "iat": now, "azp": CLIENT,
+              "preferred_username": username, "email": user["email"],
+              "email_verified": user["email_verified"]}
+    access = sign({**common, "typ": "Bearer", "exp": now + STATE.access_ttl,
+                   "jti": str(uuid.uuid4()), "aud": [API, "account"], "orgs": user["orgs"],
+                   "realm_access": {"roles": user["roles"]},
+                   "resource_access": {API: {"roles": user["client_roles"]}},
+                   "scope": "openid email profile"})
+    refresh = jwt.encode({**common, "typ": "Refresh", "exp": now + STATE.refresh_ttl, "jti": jti,
+                          "aud": issuer()}, SECRET, algorithm="HS256")
+    id_token = sign({**common, "typ": "ID", "exp": now + STATE.access_ttl,
+                     "jti": str(uuid.uuid4()), "aud": CLIENT, "auth_time": now})
     return {
         "access_token": access,
         "expires_in": STATE.access_ttl,
@@ -134,9 +266,20 @@ def invalid_grant(description):
                         content={"error": "invalid_grant", "error_description": description})
 
 
+def verified_claims(token, typ):
+    """Refresh tokens: HS256 with the backend's secret; the rest: the realm's keys by kid."""
+    if typ == "Refresh":
+        return jwt.decode(token, SECRET, algorithms=["HS256"], audience=issuer())
+    kid = jwt.get_unverified_header(token).get("kid")
+    key = next((k for k in STATE.keys if k.kid == kid and k.use == "sig"), None)
+    if key is None:
+        raise jwt.InvalidTokenError("unknown kid")
+    return jwt.decode(token, key.public, algorithms=[key.alg], issuer=issuer(), audience=API)
+
+
 def decode(token, typ):
     try:
-        claims = jwt.decode(token, SECRET, algorithms=["HS256"])
+        claims = verified_claims(token, typ)
     except jwt.ExpiredSignatureError:
         return None, "Token is not active"
     except jwt.PyJWTError:
@@ -237,7 +380,59 @@ def admin_change_password(user_id: str, body: AdminChangePassword, x_org: str = 
     return {}
 
 
+# ---- the realm, at Keycloak's paths ---------------------------------------------------------
+@app.get(REALM_PATH + "/.well-known/openid-configuration")
+def discovery(request: Request):
+    iss = issuer(request.scope.get("tfauth.listener", "main"))
+    oidc = iss + "/protocol/openid-connect"
+    return {
+        "issuer": iss,
+        "authorization_endpoint": oidc + "/auth",
+        "token_endpoint": oidc + "/token",
+        "introspection_endpoint": oidc + "/token/introspect",
+        "userinfo_endpoint": oidc + "/userinfo",
+        "end_session_endpoint": oidc + "/logout",
+        "jwks_uri": oidc + "/certs",
+        "grant_types_supported": ["authorization_code", "refresh_token", "password"],
+        "response_types_supported": ["code", "id_token", "code id_token"],
+        "subject_types_supported": ["public", "pairwise"],
+        "id_token_signing_alg_values_supported": list(SIGNING_ALGS),
+        "scopes_supported": ["openid", "email", "profile"],
+    }
+
+
+@app.get(REALM_PATH + "/protocol/openid-connect/certs")
+def certs():
+    return JSONResponse({"keys": [key.jwk for key in STATE.keys]},
+                        headers={"Cache-Control": "no-cache"})
+
+
 # ---- test control -------------------------------------------------------------------------
+@app.post("/_test/sign")
+async def test_sign(request: Request):
+    spec = await request.json()
+    alg = spec.get("alg", "RS256")
+    if alg not in SIGNING_ALGS:
+        raise HTTPException(status_code=400, detail="alg must be one of " + ", ".join(SIGNING_ALGS))
+    token = sign(spec.get("claims", {}), alg, spec.get("kid"), spec.get("header"))
+    if token is None:
+        raise HTTPException(status_code=404, detail="no such kid")
+    return {"token": token}
+
+
+@app.post("/_test/keys/rotate")
+async def test_rotate(request: Request):
+    spec = await request.json() if await request.body() else {}
+    alg = spec.get("alg", "RS256")
+    if alg not in SIGNING_ALGS:
+        raise HTTPException(status_code=400, detail="alg must be one of " + ", ".join(SIGNING_ALGS))
+    key = Key(alg)
+    if spec.get("retire"):
+        STATE.keys = [k for k in STATE.keys if k.alg != alg or k.use != "sig"]
+    STATE.keys.insert(0, key)
+    return {"kid": key.kid}
+
+
 @app.post("/_test/reset")
 def test_reset():
     STATE.reset()
@@ -360,6 +555,7 @@ class Recorder:
             body += message.get("body", b"")
             more = message.get("more_body", False)
         path = scope["path"]
+        scope["tfauth.listener"] = self.name
         if not path.startswith("/_test"):
             STATE.requests.append({
                 "listener": self.name,
@@ -484,6 +680,9 @@ async def serve(args):
             raise SystemExit("a listener failed to start")
         await asyncio.sleep(0.005)
     ports = {name: sock.getsockname()[1] for name, _, sock in listeners}
+    for name, port in ports.items():
+        scheme, host = ("http", args.host) if name in ("main", "other") else ("https", "localhost")
+        BASES[name] = "%s://%s:%d" % (scheme, host, port)
     with open(args.port_file + ".tmp", "w") as f:
         json.dump(ports, f)
     os.rename(args.port_file + ".tmp", args.port_file)

@@ -7,7 +7,7 @@ packages=(
   lua-busted luarocks                                                      # tests
   luajit2 libluajit2-5.1-dev                                               # LuaJIT build
   nginx libnginx-mod-http-lua lua-nginx-redis redis-server                 # OpenResty path
-  python3-fastapi python3-uvicorn python3-jwt                              # reference backend
+  python3-fastapi python3-uvicorn python3-jwt python3-cryptography         # reference backend
   curl openssl pkg-config gcc make valgrind clang libclang-rt-14-dev       # test tooling
   lua-check lua-ldoc lua-markdown                                          # lint, docs
   wrk python3-requests                                                     # make bench

@@ -3,6 +3,8 @@
 # the reference backend with all its listeners on free loopback ports, runs CMD
 # with these set, stops the backend, and exits with CMD's status:
 #   TOANFNDTN_SERVER_URL, TFAUTH_TEST_URL  http://127.0.0.1:PORT   (main)
+#   TFAUTH_TEST_ISSUER                     http://127.0.0.1:PORT/realms/fndtn (the realm; tokens carry it)
+#   TFAUTH_TEST_TLS_ISSUER                 https://localhost:PORT/realms/fndtn (the same realm on tls)
 #   TFAUTH_TEST_OTHER_URL                  http://127.0.0.1:PORT   (a second origin)
 #   TFAUTH_TEST_TLS_URL                    https://localhost:PORT  (server.pem)
 #   TFAUTH_TEST_MTLS_URL                   https://localhost:PORT  (client cert required)
@@ -36,6 +38,8 @@ for _ in $(seq 1 100); do
   sleep 0.05
 done
 export TOANFNDTN_SERVER_URL="$url" TFAUTH_TEST_URL="$url"
+export TFAUTH_TEST_ISSUER="$url/realms/fndtn"
+export TFAUTH_TEST_TLS_ISSUER="https://localhost:$tls/realms/fndtn"
 export TFAUTH_TEST_OTHER_URL="http://127.0.0.1:$other"
 export TFAUTH_TEST_TLS_URL="https://localhost:$tls"
 export TFAUTH_TEST_MTLS_URL="https://localhost:$mtls"
