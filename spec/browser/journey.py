@@ -104,7 +104,9 @@ def main():
         @check("a wrong password keeps the person on the sign-in page, told so, without a cookie")
         def _():
             sign_in(driver, "alice", "not-her-password-9")
-            WebDriverWait(driver, WAIT).until(EC.presence_of_element_located((By.NAME, "password")))
+            alert = WebDriverWait(driver, WAIT).until(
+                EC.presence_of_element_located((By.CSS_SELECTOR, "[role=alert]")))
+            assert alert.text.strip() != "", "no reason shown"
             assert urlsplit(driver.current_url).path == "/login", driver.current_url
             assert "not-her-password-9" not in driver.page_source, "the password is echoed"
             assert tfauth_cookies(driver) == [], driver.get_cookies()
