@@ -27,7 +27,7 @@ build = {
   modules = {
     ["tfauth.core"] = {
       sources = {
-        "src/buf.c", "src/check.c", "src/client.c", "src/core.c", "src/error.c",
+        "src/buf.c", "src/check.c", "src/client.c", "src/core.c", "src/error.c", "src/fetch.c",
         "src/hooks.c", "src/jwt.c", "src/jws.c", "src/ops.c", "src/redact.c", "src/request.c", "src/response.c",
         "src/retry.c", "src/seal.c", "src/transport_curl.c",
       },
@@ -40,6 +40,7 @@ build = {
     ["tfauth.safe"] = "lua/tfauth/safe.lua",
     ["tfauth.session"] = "lua/tfauth/session.lua",
     ["tfauth.jwt"] = "lua/tfauth/jwt.lua",
+    ["tfauth.jwks"] = "lua/tfauth/jwks.lua",
     ["tfauth.openresty"] = "lua/tfauth/openresty.lua",
     ["tfauth.store"] = "lua/tfauth/store.lua",
   },

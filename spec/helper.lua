@@ -7,6 +7,12 @@ local tfauth = require "tfauth"
 local helper = {}
 
 helper.url = assert(os.getenv("TFAUTH_TEST_URL"), "run the specs through spec/support/with-backend.sh")
+--- The reference backend's realm: the issuer its tokens carry; discovery and
+-- certs below it (also served, with its own issuer, on the TLS listener).
+helper.issuer = os.getenv("TFAUTH_TEST_ISSUER")
+helper.tls_issuer = os.getenv("TFAUTH_TEST_TLS_ISSUER")
+helper.certs_path = "/realms/fndtn/protocol/openid-connect/certs"
+helper.discovery_path = "/realms/fndtn/.well-known/openid-configuration"
 
 helper.users = {
   alice = { id = "7d0c5a8e-0000-4000-8000-00000000a11c", password = "alice-Secret-1", org = "acme" },
@@ -41,6 +47,17 @@ function helper.reset() return control("POST", "/_test/reset") end
 function helper.requests() return control("GET", "/_test/requests") end
 function helper.resets() return control("GET", "/_test/resets") end
 function helper.configure_server(config) return control("POST", "/_test/config", config) end
+
+--- A token signed by the backend's realm key (spec: claims, alg, kid, header;
+-- see backend.py's /_test/sign).
+function helper.sign(spec) return control("POST", "/_test/sign", spec).token end
+
+--- A new realm key for alg (default RS256), first in the JWKS and signing
+-- from now on; returns its kid. retire = true drops the older keys of alg.
+function helper.rotate(spec) return control("POST", "/_test/keys/rotate", spec or {}).kid end
+
+--- The JWKS the backend serves now (decoded).
+function helper.jwks() return control("GET", helper.certs_path) end
 
 --- The next `times` requests to path get this canned answer.
 function helper.script(answer) return control("POST", "/_test/script", answer) end

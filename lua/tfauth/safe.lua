@@ -90,4 +90,21 @@ safe.jwt = {
   verify = safely(tfauth.jwt.verify),
 }
 
+--- `tfauth.jwks` returning `nil, err` instead of raising:
+-- `safe.jwks.new{...}` gives a jwks (or `nil, err`) whose `verify(token, opts)`
+-- and `keyset()` return `nil, err` on failure.
+safe.jwks = {}
+local SafeJwks = { __name = "tfauth.safe.jwks" }
+SafeJwks.__index = {
+  verify = function(self, token, opts) return returning(pcall(self.jwks.verify, self.jwks, token, opts)) end,
+  keyset = function(self) return returning(pcall(self.jwks.keyset, self.jwks)) end,
+}
+SafeJwks.__tostring = function(self) return "tfauth.safe." .. tostring(self.jwks):gsub("^tfauth%.", "") end
+
+function safe.jwks.new(config)
+  local j, err = returning(pcall(require("tfauth.jwks").new, config))
+  if not j then return nil, err end
+  return setmetatable({ jwks = j }, SafeJwks)
+end
+
 return safe
