@@ -2,7 +2,9 @@
 -- (so each one is verified: RSA, claims), read from the file named by
 -- TFAUTH_TOKENS, one per line; the thread stops before a token would repeat.
 local tokens = {}
-for line in io.lines(assert(os.getenv("TFAUTH_TOKENS"), "TFAUTH_TOKENS: a file of tokens")) do
+local path = os.getenv("TFAUTH_TOKENS")
+assert(path, "TFAUTH_TOKENS: a file of tokens")
+for line in io.lines(path) do
   tokens[#tokens + 1] = line
 end
 local next_token = 0
