@@ -19,7 +19,7 @@ ASAN_MODULE := build/asan/tfauth/core.so
 FUZZER   := build/fuzz_tfauth
 FUZZ_SECONDS ?= 60
 
-.PHONY: all jit asan deps test demo check-memory fuzz lint docs bench clean
+.PHONY: all jit asan deps test demo demo-gate check-memory fuzz lint docs bench clean
 
 all: $(MODULE)
 jit: $(JIT_MODULE)
@@ -86,6 +86,14 @@ demo: deps
 	@$(MAKE) -s --no-print-directory all
 	@LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" \
 	  bash spec/support/with-backend.sh $(LUA) examples/quickstart.lua
+
+# The nginx gate (tfauth.gate, 2 workers) on loopback in front of a small
+# application, the reference backend as auth API and realm; prints the URL
+# and the users, runs until Ctrl-C. DEMO_CMD="..." runs a command against it
+# (TFAUTH_DEMO_URL set) and exits with its status, as the browser test does.
+demo-gate: deps
+	@$(MAKE) -s --no-print-directory jit
+	@bash spec/support/with-backend.sh bash examples/demo-gate/run.sh $(DEMO_CMD)
 
 clean:
 	rm -rf build

@@ -163,18 +163,41 @@ end
 
 helper.root = assert(io.popen("pwd")):read("*l")
 
+--- Starts the loopback DNS stub (spec/support/dns.py: localhost -> 127.0.0.1)
+-- for nginx's `resolver`; returns "127.0.0.1:PORT" and a stop function.
+function helper.start_dns()
+  local dir = helper.sh("mktemp -d"):gsub("%s+$", "")
+  os.execute(("/usr/bin/python3 %s/spec/support/dns.py %s/port >%s/log 2>&1 & echo $! >%s/pid")
+    :format(helper.root, dir, dir, dir))
+  local port
+  for _ = 1, 200 do
+    local f = io.open(dir .. "/port")
+    if f then
+      port = f:read("*l")
+      f:close()
+      if port then break end
+    end
+    os.execute("sleep 0.05")
+  end
+  assert(port, "the DNS stub did not start: " .. helper.sh("cat " .. dir .. "/log"))
+  return "127.0.0.1:" .. port, function() os.execute(("kill $(cat %s/pid); rm -rf %s"):format(dir, dir)) end
+end
+
 --- Starts the example's nginx (examples/nginx/run.sh) with the test
 -- locations, against the reference backend; returns its URL, a stop
 -- function and its prefix (logs in prefix/logs). options: workers, skew,
--- redis ("host:port"), keys (comma-separated hex), env (more of run.sh's
--- settings: { TFAUTH_ISSUER = ..., TFAUTH_SECURE = "true", ... }), conf (the
--- test locations' file, default spec/nginx/tests.conf).
+-- redis ("host:port"), keys (comma-separated hex), ca_file (the CAs the
+-- /_tfauth location trusts), resolver (nginx's, "127.0.0.1:PORT"), env (more
+-- of run.sh's settings: { TFAUTH_ISSUER = ..., TFAUTH_SECURE = "true", ... }),
+-- conf (the test locations' file, default spec/nginx/tests.conf).
 function helper.start_nginx(options)
   local sh, root = helper.sh, helper.root
   local prefix = sh("mktemp -d"):gsub("%s+$", "")
   local env = ""
   if options.redis then env = env .. " TFAUTH_REDIS=" .. options.redis end
   if options.keys then env = env .. " TFAUTH_SEAL_KEYS=" .. options.keys end
+  if options.ca_file then env = env .. " TFAUTH_CA_FILE=" .. options.ca_file end
+  if options.resolver then env = env .. " TFAUTH_RESOLVER=" .. options.resolver end
   for name, value in pairs(options.env or {}) do env = env .. " " .. name .. "=" .. shell_quote(value) end
   os.execute(("env -u LD_PRELOAD %s %s/examples/nginx/run.sh %s %s '' %d %d %s %s/spec/nginx"
     .. " >%s/run.log 2>&1 &"):format(env, root, prefix, helper.url, options.workers or 2, options.skew or 30,
