@@ -38,7 +38,11 @@ local function start_with(prefix, edit)
   local dir = sh("mktemp -d"):gsub("%s+$", "")
   sh(("mkdir -p %s/logs %s/tmp %s/conf"):format(dir, dir, dir))
   local conf = sh(("cat %s/conf/nginx.conf"):format(prefix)):gsub(prefix:gsub("%p", "%%%0"), dir)
-  conf = edit(conf:gsub("daemon off;", "daemon on;"))
+  local port = sh("/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); "
+    .. "print(s.getsockname()[1])'"):gsub("%s+$", "")
+  -- its own port: with reuseport, the running nginx's would be shared with it
+  conf = conf:gsub("daemon off;", "daemon on;"):gsub("listen 127%.0%.0%.1:%d+ reuseport;", "listen 127.0.0.1:" .. port .. ";")
+  conf = edit(conf)
   local f = assert(io.open(dir .. "/conf/nginx.conf", "w"))
   f:write(conf)
   f:close()
@@ -90,6 +94,9 @@ describe("tfauth.gate #nginx", function()
       { "bearer audience of a wrong type", 'shared_dict = "tfauth_gate",',
         'shared_dict = "tfauth_gate", bearer = { issuer = "http://127.0.0.1:1/realms/x", audience = 5 },',
         "'bearer.audience'" },
+      { "a server_url that is not http(s)", 'server_url = "http', 'server_url = "ftp', "'server_url'" },
+      { "a bad jwks_url", 'shared_dict = "tfauth_gate",', 'shared_dict = "tfauth_gate", bearer = { '
+        .. 'issuer = "http://127.0.0.1:1/realms/x", audience = false, jwks_url = "nope" },', "'bearer.jwks_url': must be" },
       { "a missing shared dict", 'shared_dict = "tfauth_gate",', 'shared_dict = "nope",', "'shared_dict'" },
       { "a shared dict too small for the metrics", "lua_shared_dict tfauth_gate 1m;",
         "lua_shared_dict tfauth_gate 12k;", "'shared_dict': lua_shared_dict too small for the metrics" },

@@ -205,9 +205,10 @@ function helper.start_nginx(options)
   local url
   for _ = 1, 100 do
     local f = io.open(prefix .. "/port")
-    if f then
-      url = "http://127.0.0.1:" .. f:read("*l")
-      f:close()
+    local line = f and f:read("*l") -- the file may exist before its line does
+    if f then f:close() end
+    if line then
+      url = "http://127.0.0.1:" .. line
       if sh("curl -s " .. url .. "/ping") == "pong\n" then break end
     end
     os.execute("sleep 0.05")

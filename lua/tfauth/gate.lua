@@ -349,7 +349,9 @@ function gate.init(config)
   state.keys = check_keys_list(config)
   state.store = check_store(config.store)
   local ok, client = pcall(tfauth.new, { server_url = config.server_url, nginx_location = config.nginx_location })
-  if not ok then refuse(client.field or "server_url", client.message or tostring(client)) end
+  if not ok then
+    refuse(client.field or "server_url", (tostring(client.message or client):gsub("^argument '[^']*': ", "")))
+  end
   state.client = client
   state.sessions = assert(lrucache.new(SESSIONS_CACHED))
   if config.bearer ~= nil then
@@ -370,7 +372,10 @@ function gate.init(config)
     end)
     if not jok then
       C = nil
-      if core.is_error(jwks) then refuse("bearer." .. (jwks.field or "issuer"), jwks.message) end
+      if core.is_error(jwks) then
+        local field = jwks.field == "url" and "jwks_url" or jwks.field or "issuer"
+        refuse("bearer." .. field, (tostring(jwks.message):gsub("^argument '[^']*': ", "")))
+      end
       error(tostring(jwks), 0)
     end
     state.jwks = jwks
