@@ -259,9 +259,16 @@ local function create_metrics(dict)
   end
 end
 
+-- series name -> its key in the dict, made once per name
+local DICT_KEY = setmetatable({}, { __index = function(t, name)
+  local key = "m:" .. name
+  t[name] = key
+  return key
+end })
+
 local function count(key, n)
   local dict = C.dict
-  local value, err = dict:incr("m:" .. key, n or 1)
+  local value, err = dict:incr(DICT_KEY[key], n or 1)
   if value then return end
   if err == "not found" then
     ngx.log(ngx.ERR, "tfauth: metric ", key, " was evicted from lua_shared_dict ", C.dict_name,
@@ -293,8 +300,17 @@ local function timed(operation, f, ...)
   return ok, result
 end
 
+-- The hot path's series names, made once.
+local OUTCOME_KEYS = {}
+for _, result in ipairs(FAMILIES[1].labels[1][2]) do
+  OUTCOME_KEYS[result] = {}
+  for _, via in ipairs(FAMILIES[1].labels[2][2]) do
+    OUTCOME_KEYS[result][via] = 'tfauth_gate_requests_total{outcome="' .. result .. '",via="' .. via .. '"}'
+  end
+end
+
 local function outcome(result, via)
-  count('tfauth_gate_requests_total{outcome="' .. result .. '",via="' .. via .. '"}')
+  count(OUTCOME_KEYS[result][via])
 end
 
 -- ------------------------------------------------------------------------
@@ -641,10 +657,13 @@ local FORWARDED = { ["x-forwarded-user"] = true, ["x-forwarded-email"] = true, [
 
 -- Removes what the client sent under an identity header's name (or one that
 -- an upstream would read as one: X_Auth_Request_User when underscores pass).
+local X = ("x"):byte()
 local function scrub()
-  for name in pairs(ngx.req.get_headers(0)) do
-    local n = name:lower():gsub("_", "-")
-    if n:sub(1, 15) == "x-auth-request-" or FORWARDED[n] then ngx.req.clear_header(name) end
+  for name in pairs(ngx.req.get_headers(0)) do -- lower-cased names; 0: all of them, not the first 100
+    if name:byte(1) == X then -- most headers are not x-*: no copy made for them
+      local n = name:gsub("_", "-")
+      if n:sub(1, 15) == "x-auth-request-" or FORWARDED[n] then ngx.req.clear_header(name) end
+    end
   end
 end
 
