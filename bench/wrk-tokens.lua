@@ -1,3 +1,4 @@
+-- luacheck: globals wrk request
 -- wrk script: every request carries a bearer token the gate has not seen
 -- (so each one is verified: RSA, claims), read from the file named by
 -- TFAUTH_TOKENS, one per line; the thread stops before a token would repeat.

@@ -91,9 +91,13 @@ local function handshake_refused(url)
   local sock = ngx.socket.tcp()
   sock:settimeouts(PROBE_TIMEOUT_MS, PROBE_TIMEOUT_MS, PROBE_TIMEOUT_MS)
   if not sock:connect(host, port) then return false end -- nothing answers: a network error
-  local ok = sock:sslhandshake(false, host, true)
+  -- Not sslhandshake(false, ...): when the handshake completes without
+  -- waiting, lua-nginx-module (0.10.23) answers true even though the
+  -- certificate failed verification; asking for the session makes resty.core
+  -- read the verdict (an error, or there its assertion: caught as a refusal).
+  local ran, _, err = pcall(sock.sslhandshake, sock, nil, host, true)
   sock:close()
-  return not ok
+  return not ran or err ~= nil
 end
 
 local UPSTREAM_MARK = "x-tfauth-upstream"

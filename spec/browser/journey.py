@@ -11,12 +11,17 @@ Run: make demo-gate DEMO_CMD="/usr/bin/python3 spec/browser/journey.py"
 Waits are explicit and generous (a loaded 2-core machine runs this while
 other suites run): nothing here depends on timing.
 """
+import json
 import os
 import shutil
 import sys
 import tempfile
 import traceback
+import urllib.error
+import urllib.request
 from urllib.parse import parse_qs, urlsplit
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
@@ -89,6 +94,17 @@ def tfauth_cookies(driver):
     return [c for c in driver.get_cookies() if c["name"] in ("__Host-tfauth", "tfauth_sid")]
 
 
+def fetch(url, body=None, headers=None):
+    """(status, text) of a request made without the browser."""
+    req = urllib.request.Request(url, data=body, headers=headers or {})
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
+    try:
+        with direct.open(req, timeout=WAIT) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as refusal:
+        return refusal.code, refusal.read().decode()
+
+
 def main():
     driver, profile = browser()
     first = "/app/journey?from=browser&x=1"
@@ -155,6 +171,22 @@ def main():
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+    @check("the demo's /metrics counts the journey's sign-ins (Prometheus text, parsed)")
+    def _():
+        families = {f.name: f for f in text_string_to_metric_families(fetch(URL + "/metrics")[1])}
+        logins = {s.labels["result"]: s.value for s in families["tfauth_logins"].samples
+                  if s.name == "tfauth_logins_total"}
+        assert logins.get("ok", 0) >= 2 and logins.get("failed", 0) >= 1, logins
+
+    @check("the demo takes the realm's bearer tokens: alice's reaches the protected page, not the admin page")
+    def _():
+        body = json.dumps({"user": "alice", "password": "alice-Secret-1"}).encode()
+        token = json.loads(fetch(os.environ["TFAUTH_TEST_URL"] + "/api/iam/login", body,
+                                 {"Content-Type": "application/json"})[1])["access_token"]
+        status, page = fetch(URL + "/app/bearer", headers={"Authorization": "Bearer " + token})
+        assert status == 200 and 'id="user">alice<' in page, (status, page[:200])
+        assert fetch(URL + "/admin/", headers={"Authorization": "Bearer " + token})[0] == 403
 
     print("1..%d" % len(results))
     for n, (ok, description, detail) in enumerate(results, 1):
