@@ -686,6 +686,8 @@ describe("tfauth.gate #nginx", function()
         { headers = { "Cookie: tfauth_sid=\"" .. good .. "\"" } },
         { headers = { "Cookie: ;;;=;tfauth_sid" } },
         { headers = { "X-Auth-Request-User: admin", "X-Forwarded-Groups: admin" } },
+        -- a second Authorization after a valid one must never reach the upstream (nginx: 400)
+        { headers = { "Authorization: Bearer " .. h.login("admin").access_token, "Authorization: Bearer forged" } },
         { headers = { "Accept: text/html", "Host: evil.example" } },
       }
       for i, case in ipairs(cases) do
