@@ -720,10 +720,10 @@ describe("tfauth.gate #nginx", function()
 end)
 
 describe("tfauth.gate cookie and origin settings #nginx", function()
-  local url, stop
+  local url, stop, prefix
 
   setup(function()
-    url, stop = h.start_nginx { workers = 2, env = { TFAUTH_SECURE = "true",
+    url, stop, prefix = h.start_nginx { workers = 2, env = { TFAUTH_SECURE = "true",
       TFAUTH_PUBLIC_ORIGIN = "https://app.example", TFAUTH_LOGIN_RATE = "1r/s", TFAUTH_LOGIN_BURST = "6" } }
   end)
   teardown(function() stop() end)
@@ -773,6 +773,17 @@ describe("tfauth.gate cookie and origin settings #nginx", function()
     assert.is_true((codes["401"] or 0) >= 1, cjson.encode(codes))
     assert.equal(200, (http(url .. "/login")))
     assert.equal(200, (http(url .. "/login")))
+  end)
+
+  it("says so in the error log when another writer evicted a counter, and still answers metrics", function()
+    assert.is_true(tonumber(sh("curl -s " .. url .. "/t/flood")) > 0)
+    http(url .. "/login", { headers = { "Origin: https://app.example" },
+      form = { user = "alice", password = h.users.alice.password } })
+    http(url .. "/app/x")
+    assert.matches("tfauth: metric [%w_]+{[^}]*} was evicted from lua_shared_dict tfauth_gate", log_of(prefix))
+    local status, _, body = http(url .. "/metrics")
+    assert.equal(200, status)
+    assert.matches("tfauth_logins_total", body)
   end)
 end)
 
