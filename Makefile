@@ -65,8 +65,13 @@ build/raw_curl: bench/raw_curl.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c99 -D_GNU_SOURCE -O2 $(CURL_INC) $< -o $@ $(CURL_LIB)
 
+# The limit for JWS verification: EVP_DigestVerify in a loop (bench/jws.sh).
+build/raw_verify: bench/raw_verify.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c99 -D_GNU_SOURCE -O2 $< -o $@ -lcrypto
+
 bench: deps
-	@$(MAKE) -s --no-print-directory all jit build/raw_curl
+	@$(MAKE) -s --no-print-directory all jit build/raw_curl build/raw_verify
 	@bash bench/run.sh
 
 # The API reference, from the sources' LDoc comments, into doc/.

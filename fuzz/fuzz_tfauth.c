@@ -1,13 +1,21 @@
 /* fuzz_tfauth.c: libFuzzer harness for the request builder and the response
  * mapper, through the same entry points a Lua transport uses
- * (client:prepare, client:map).
+ * (client:prepare, client:map), and for JWS: keyset parsing and token
+ * verification (core.jwt_keyset, core.jwt_verify).
  *
- * Input: byte 0 picks builder or mapper, byte 1 the operation, bytes 2-3
- * the status; the rest is split on NUL into strings (parameters, headers,
- * body). Invariants, beyond "no crash, no sanitizer report":
+ * Input: byte 0 picks the target: below 0xC0, builder (even) or mapper
+ * (odd), with byte 1 the operation, bytes 2-3 the status; 0xC0 and above,
+ * JWS, with byte 1 choosing options and byte 2 the leeway. The rest is split
+ * on NUL into strings (parameters, headers, body; for JWS: the JWKS text,
+ * empty for the RFC examples' keys, then tokens). Invariants, beyond "no
+ * crash, no sanitizer report":
  *  - every failure is a tfauth.Error, never a raw Lua error;
  *  - no header value the builder makes holds a control character;
- *  - no string in a mapped error holds the request's secret. */
+ *  - no string in a mapped error holds the request's secret;
+ *  - a refused token's error is of kind token (with a reason) and holds no
+ *    run of 16 characters of the token (one holding a capital or a digit
+ *    that no fixed message has: the fuzzer does spell the messages); a keyset failure is an argument
+ *    error on `jwks`; a verified token gives back two tables. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +70,65 @@ static const char driver[] =
     "  end\n"
     "end\n";
 
+/* The RFC 7515 A.2 (RSA) and A.3 (P-256) keys and the RFC 8037 A.4
+ * (Ed25519) key: a keyset tokens can actually verify against. */
+static const char rfc_jwks[] =
+    "{\"keys\":[{\"kty\":\"RSA\",\"e\":\"AQAB\",\"n\":\"ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26"
+    "mPddxHmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMsD1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-"
+    "bSf63kpaSHSXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdVMTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxX"
+    "FvUK-DWNmoudF8NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ\"},"
+    "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU\","
+    "\"y\":\"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0\"},"
+    "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}]}";
+
+static const char jws_driver[] =
+    "local core, rfc_keys, sel, leeway, pieces = ...\n"
+    "local function check(ok, r)\n"
+    "  if not ok and not core.is_error(r) then error('raw error: ' .. tostring(r)) end\n"
+    "  return ok, r\n"
+    "end\n"
+    "local keys = rfc_keys\n"
+    "if pieces[1] and pieces[1] ~= '' then\n"
+    "  local ok, k = check(pcall(core.jwt_keyset, pieces[1]))\n"
+    "  if not ok and (k.kind ~= 'argument' or k.field ~= 'jwks') then error('keyset: ' .. tostring(k)) end\n"
+    "  if ok then\n"
+    "    if type(k:kids()) ~= 'table' or k:count() < 1 or #k ~= k:count() then error('keyset methods') end\n"
+    "    keys = k\n"
+    "  end\n"
+    "end\n"
+    "local opts = { issuer = sel % 2 == 0 and 'joe' or false, now = 1300819300, leeway = leeway,\n"
+    "  algorithms = { 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA' } }\n"
+    "if sel % 4 >= 2 then opts.audience = { 'a', 'b' } end\n"
+    "if sel % 8 >= 4 then opts.types = { 'Bearer' } end\n"
+    "if sel >= 128 then opts.algorithms = nil end\n"
+    "for i = 2, #pieces do\n"
+    "  local token = pieces[i]\n"
+    "  local ok, claims, header = pcall(core.jwt_verify, token, keys, opts)\n"
+    "  check(ok, claims)\n"
+    "  if ok then\n"
+    "    if type(claims) ~= 'table' or type(header) ~= 'table' then error('verified, but not two tables') end\n"
+    "  else\n"
+    "    local err = claims\n"
+    "    if err.kind ~= 'token' or type(err.reason) ~= 'string' then error('not a token error: ' .. tostring(err)) end\n"
+    "    local seen = {}\n"
+    "    local function scan(v)\n"
+    "      if type(v) == 'string' then\n"
+    "        for j = 1, #token - 15 do\n"
+    "          local run = token:sub(j, j + 15)\n"
+    "          -- only runs that no fixed message could contain (the fuzzer does spell messages)\n"
+    "          if run:find('[AC-IL-MP-RT-Z02357-9]') and v:find(run, 1, true) then\n"
+    "            error('token leaked: ' .. v)\n"
+    "          end\n"
+    "        end\n"
+    "      elseif type(v) == 'table' and not seen[v] then\n"
+    "        seen[v] = true\n"
+    "        for k, x in pairs(v) do scan(k); scan(x) end\n"
+    "      end\n"
+    "    end\n"
+    "    scan(err); scan(tostring(err))\n"
+    "  end\n"
+    "end\n";
+
 static lua_State *L;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
@@ -85,19 +152,40 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
         abort();
     }
     lua_setglobal(L, "fuzz_driver");
+    lua_getglobal(L, "fuzz_core");
+    lua_getfield(L, -1, "jwt_keyset");
+    lua_pushstring(L, rfc_jwks);
+    lua_call(L, 1, 1);
+    lua_setglobal(L, "fuzz_rfc_keys");
+    lua_pop(L, 1);
+    if (luaL_loadbuffer(L, jws_driver, sizeof jws_driver - 1, "jws_driver") != LUA_OK) {
+        fprintf(stderr, "%s\n", lua_tostring(L, -1));
+        abort();
+    }
+    lua_setglobal(L, "fuzz_jws_driver");
     return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t i, start;
     int n = 0, top = lua_gettop(L);
+    int nargs = 6;
     if (size < 4) return 0;
-    lua_getglobal(L, "fuzz_driver");
-    lua_getglobal(L, "fuzz_core");
-    lua_getglobal(L, "fuzz_client");
-    lua_pushinteger(L, data[0] & 1);
-    lua_pushinteger(L, data[1]);
-    lua_pushinteger(L, 100 + (((int)data[2] << 8 | data[3]) % 500));
+    if (data[0] >= 0xC0) {
+        lua_getglobal(L, "fuzz_jws_driver");
+        lua_getglobal(L, "fuzz_core");
+        lua_getglobal(L, "fuzz_rfc_keys");
+        lua_pushinteger(L, data[1]);
+        lua_pushinteger(L, data[2] % 128);
+        nargs = 5;
+    } else {
+        lua_getglobal(L, "fuzz_driver");
+        lua_getglobal(L, "fuzz_core");
+        lua_getglobal(L, "fuzz_client");
+        lua_pushinteger(L, data[0] & 1);
+        lua_pushinteger(L, data[1]);
+        lua_pushinteger(L, 100 + (((int)data[2] << 8 | data[3]) % 500));
+    }
     lua_newtable(L);
     for (i = start = 4; i <= size; i++) {
         if (i == size || data[i] == 0) {
@@ -106,7 +194,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             start = i + 1;
         }
     }
-    if (lua_pcall(L, 6, 0, 0) != LUA_OK) {
+    if (lua_pcall(L, nargs, 0, 0) != LUA_OK) {
         fprintf(stderr, "invariant broken: %s\n", lua_tostring(L, -1));
         abort();
     }

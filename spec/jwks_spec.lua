@@ -163,6 +163,15 @@ describe("tfauth.jwks", function()
       assert.equal(2, count(CERTS))
     end)
 
+    it("fetches once for a fresh jwks fed only unknown kids: its first fetch serves the first miss", function()
+      local keys = realm()
+      for _ = 1, 20 do
+        local token = h.sign { header = { kid = random_kid() }, claims = { iss = h.issuer, exp = os.time() + 60 } }
+        assert.is_true(error_of(keys.verify, keys, token, {}).kid_missing)
+      end
+      assert.equal(1, count(CERTS))
+    end)
+
     it("allows the next fetch for an unknown kid once the interval has passed", function()
       local keys = realm { min_refresh_interval = 1 }
       keys:verify(access_token(), ACCESS)

@@ -48,26 +48,35 @@ static const signed char b64url_table[256] = {
     ['4'] = 57, ['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62, ['-'] = 63, ['_'] = 64,
 }; /* value + 1; 0: not in the alphabet */
 
+#define B64V(c) (b64url_table[(unsigned char)(c)] - 1) /* 0-63, or -1 */
+
+/* Four characters at a time: this runs over every token verified. */
 int tf_b64url_decode(const char *s, size_t len, int strict, unsigned char *out, size_t *out_len) {
-    unsigned acc = 0;
-    int bits = 0;
-    size_t i, n = 0;
+    size_t i, n = 0, rem;
+    unsigned v;
     if (!strict)
         while (len && s[len - 1] == '=') len--;
-    if (len % 4 == 1) return -1;
-    for (i = 0; i < len; i++) {
-        int v = b64url_table[(unsigned char)s[i]] - 1;
-        if (v < 0) return -1;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (unsigned char)((acc >> bits) & 0xFF);
-        }
+    rem = len % 4;
+    if (rem == 1) return -1;
+    for (i = 0; i + 4 <= len; i += 4) {
+        int a = B64V(s[i]), b = B64V(s[i + 1]), c = B64V(s[i + 2]), d = B64V(s[i + 3]);
+        if ((a | b | c | d) < 0) return -1;
+        v = (unsigned)a << 18 | (unsigned)b << 12 | (unsigned)c << 6 | (unsigned)d;
+        out[n] = (unsigned char)(v >> 16);
+        out[n + 1] = (unsigned char)(v >> 8);
+        out[n + 2] = (unsigned char)v;
+        n += 3;
     }
-    /* The bits left over must be zero: one encoding per value, so a token
-     * cannot be re-spelled into a different string that still verifies. */
-    if (strict && (acc & ((1u << bits) - 1)) != 0) return -1;
+    if (rem) {
+        int a = B64V(s[i]), b = B64V(s[i + 1]), c = rem == 3 ? B64V(s[i + 2]) : 0;
+        if ((a | b | c) < 0) return -1;
+        v = (unsigned)a << 18 | (unsigned)b << 12 | (unsigned)c << 6;
+        /* The bits past the last byte must be zero: one encoding per value,
+         * so a token cannot be re-spelled into another string that verifies. */
+        if (strict && (v & (rem == 2 ? 0xFFFFu : 0xFFu)) != 0) return -1;
+        out[n++] = (unsigned char)(v >> 16);
+        if (rem == 3) out[n++] = (unsigned char)(v >> 8);
+    }
     *out_len = n;
     return 0;
 }

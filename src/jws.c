@@ -42,7 +42,7 @@ typedef enum { SIG_PKCS1, SIG_PSS, SIG_ECDSA, SIG_EDDSA } sig_kind;
 typedef struct {
     const char *name;
     sig_kind kind;
-    int md;         /* index in digests; -1 for EdDSA (it hashes itself) */
+    int md;         /* index in keyset.md; -1 for EdDSA (it hashes itself) */
     key_type key;   /* RS and PS bind to any RSA key */
     size_t half;    /* ECDSA: bytes of r and of s */
 } alg_info;
@@ -57,12 +57,7 @@ static const alg_info algs[] = {
 #define NALGS ((int)(sizeof algs / sizeof algs[0]))
 #define ALG_DEFAULT 1u /* RS256 */
 
-/* Digests fetched once per process, not looked up by name on every call. */
-static EVP_MD *digests[3]; /* SHA256, SHA384, SHA512 */
-
-static EVP_MD *digest_of(const alg_info *a) {
-    return a->md < 0 ? NULL : digests[a->md];
-}
+static const char *const digest_names[3] = {"SHA256", "SHA384", "SHA512"};
 
 static int alg_find(const char *name, size_t len) {
     int i;
@@ -77,11 +72,18 @@ typedef struct {
     char *kid; /* NULL: the JWK has none */
     size_t kid_len;
     key_type type;
-    int alg; /* the JWK's own `alg` (index in algs), or -1 when absent */
+    int alg;             /* the JWK's own `alg` (index in algs), or -1 when absent */
+    EVP_PKEY_CTX *vctx;  /* verify context, set up for algs[vctx_alg]; NULL: none yet */
+    int vctx_alg;
 } jwk;
 
+/* What makes a verification cheap is kept here, made once per keyset rather
+ * than per call: the digests (fetched, not looked up by name each time), a
+ * digest context, and per key a verify context already set up. A keyset is
+ * used by one Lua state, so one thread at a time. */
 typedef struct {
     int n;
+    EVP_MD *md[3];      /* SHA-256, SHA-384, SHA-512 */
     EVP_MD_CTX *md_ctx; /* reused by every verification with this set */
     jwk keys[];
 } keyset;
@@ -101,12 +103,17 @@ static int keyset_gc(lua_State *L) {
     int i;
     if (!ks) return 0;
     for (i = 0; i < ks->n; i++) {
+        EVP_PKEY_CTX_free(ks->keys[i].vctx);
         EVP_PKEY_free(ks->keys[i].pkey);
         free(ks->keys[i].kid);
     }
     ks->n = 0;
     EVP_MD_CTX_free(ks->md_ctx);
     ks->md_ctx = NULL;
+    for (i = 0; i < 3; i++) {
+        EVP_MD_free(ks->md[i]);
+        ks->md[i] = NULL;
+    }
     return 0;
 }
 
@@ -333,6 +340,8 @@ static const char *add_key(lua_State *L, int idx, keyset *ks) {
         return "it has no kty";
     }
     k->pkey = NULL;
+    k->vctx = NULL;
+    k->vctx_alg = -1;
     why = build_key(L, idx, kty, k);
     if (!why && k->alg >= 0 && algs[k->alg].key != k->type) why = "its alg does not fit its key type";
     if (!why && kid) {
@@ -378,8 +387,7 @@ static int jwt_keyset(lua_State *L) {
     if (n < 1) return tf_argerror(L, OP_KEYSET, "jwks", "has no keys");
     if (n > MAX_KEYS) return tf_argerror(L, OP_KEYSET, "jwks", "has more than %d keys", MAX_KEYS);
     ks = lua_newuserdata(L, sizeof *ks + (size_t)n * sizeof(jwk));
-    ks->n = 0;
-    ks->md_ctx = NULL;
+    memset(ks, 0, sizeof *ks);
     luaL_getmetatable(L, KEYSET_MT);
     lua_setmetatable(L, -2); /* from here, __gc frees whatever was added */
     for (i = 1; i <= n; i++) {
@@ -392,7 +400,9 @@ static int jwt_keyset(lua_State *L) {
     if (ks->n == 0)
         return tf_argerror(L, OP_KEYSET, "jwks", "holds no usable key (the first one: %s)", first_problem);
     ks->md_ctx = EVP_MD_CTX_new();
-    if (!ks->md_ctx) return luaL_error(L, "tfauth: out of memory");
+    for (i = 0; i < 3; i++) ks->md[i] = EVP_MD_fetch(NULL, digest_names[i], NULL);
+    if (!ks->md_ctx || !ks->md[0] || !ks->md[1] || !ks->md[2])
+        return luaL_error(L, "tfauth: OpenSSL could not set up SHA-2");
     return 1;
 }
 
@@ -544,13 +554,52 @@ static int ecdsa_der(const unsigned char *sig, size_t half, unsigned char *der, 
     return len > 0 ? len : 0;
 }
 
-/* 1 when sig is a valid signature of input under k with a; pure C, so no
- * Lua error can skip the frees. */
-static int signature_ok(EVP_MD_CTX *ctx, const jwk *k, const alg_info *a, const unsigned char *input,
-                        size_t input_len, const unsigned char *sig, size_t sig_len) {
-    unsigned char der[160];
-    EVP_PKEY_CTX *pctx = NULL;
+/* k's verify context for algorithm alg, made on first use and kept: the
+ * padding, salt length and digest are set once, not on every call. */
+static EVP_PKEY_CTX *verify_ctx(keyset *ks, jwk *k, int alg) {
+    const alg_info *a = &algs[alg];
+    EVP_MD *md = ks->md[a->md];
+    EVP_PKEY_CTX *ctx;
     int ok;
+    if (k->vctx && k->vctx_alg == alg) return k->vctx;
+    EVP_PKEY_CTX_free(k->vctx);
+    k->vctx = NULL;
+    ctx = EVP_PKEY_CTX_new_from_pkey(NULL, k->pkey, NULL);
+    ok = ctx && EVP_PKEY_verify_init(ctx) == 1 && EVP_PKEY_CTX_set_signature_md(ctx, md) > 0;
+    if (ok && a->kind == SIG_PSS)
+        ok = EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) > 0 &&
+             EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, RSA_PSS_SALTLEN_DIGEST) > 0 &&
+             EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) > 0;
+    else if (ok && a->kind == SIG_PKCS1)
+        ok = EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) > 0;
+    if (!ok) {
+        EVP_PKEY_CTX_free(ctx);
+        return NULL;
+    }
+    k->vctx = ctx;
+    k->vctx_alg = alg;
+    return ctx;
+}
+
+/* 1 when sig is a valid signature of input under k with algs[alg]; pure C,
+ * so no Lua error can skip the frees. RSA and ECDSA: SHA-2 of the input,
+ * then EVP_PKEY_verify with the key's kept context (what EVP_DigestVerify
+ * does, without setting the context up again each call). Ed25519 signs the
+ * message itself: EVP_DigestVerify. */
+static int signature_ok(keyset *ks, jwk *k, int alg, const unsigned char *input, size_t input_len,
+                        const unsigned char *sig, size_t sig_len) {
+    const alg_info *a = &algs[alg];
+    unsigned char der[160], digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    EVP_PKEY_CTX *vctx;
+    int ok;
+    if (a->kind == SIG_EDDSA) {
+        ok = EVP_DigestVerifyInit(ks->md_ctx, NULL, NULL, NULL, k->pkey) == 1 &&
+             EVP_DigestVerify(ks->md_ctx, sig, sig_len, input, input_len) == 1;
+        EVP_MD_CTX_reset(ks->md_ctx);
+        if (!ok) ERR_clear_error();
+        return ok;
+    }
     if (a->kind == SIG_ECDSA) {
         int der_len;
         if (sig_len != 2 * a->half) return 0; /* fixed r || s only: DER and others refused */
@@ -558,16 +607,14 @@ static int signature_ok(EVP_MD_CTX *ctx, const jwk *k, const alg_info *a, const 
         if (der_len == 0) return 0;
         sig = der;
         sig_len = (size_t)der_len;
-    } else if (a->kind != SIG_EDDSA && sig_len != (size_t)EVP_PKEY_get_size(k->pkey)) {
+    } else if (sig_len != (size_t)EVP_PKEY_get_size(k->pkey)) {
         return 0;
     }
-    ok = EVP_DigestVerifyInit(ctx, &pctx, digest_of(a), NULL, k->pkey) == 1;
-    if (ok && a->kind == SIG_PSS)
-        ok = EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) > 0 &&
-             EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) > 0 &&
-             EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, digest_of(a)) > 0;
-    ok = ok && EVP_DigestVerify(ctx, sig, sig_len, input, input_len) == 1;
-    EVP_MD_CTX_reset(ctx);
+    ok = EVP_DigestInit_ex2(ks->md_ctx, ks->md[a->md], NULL) == 1 &&
+         EVP_DigestUpdate(ks->md_ctx, input, input_len) == 1 &&
+         EVP_DigestFinal_ex(ks->md_ctx, digest, &digest_len) == 1;
+    ok = ok && (vctx = verify_ctx(ks, k, alg)) != NULL &&
+         EVP_PKEY_verify(vctx, sig, sig_len, digest, digest_len) == 1;
     if (!ok) ERR_clear_error();
     return ok;
 }
@@ -580,14 +627,14 @@ static void check_signature(lua_State *L, keyset *ks, int alg, const char *kid, 
     const alg_info *a = &algs[alg];
     int i, named = 0, fitting = 0;
     for (i = 0; i < ks->n; i++) {
-        const jwk *k = &ks->keys[i];
+        jwk *k = &ks->keys[i];
         if (kid) {
             if (!k->kid || k->kid_len != kid_len || memcmp(k->kid, kid, kid_len) != 0) continue;
             named++;
         }
         if (k->type != a->key || (k->alg >= 0 && k->alg != alg)) continue;
         fitting++;
-        if (signature_ok(ks->md_ctx, k, a, input, input_len, sig, sig_len)) return;
+        if (signature_ok(ks, k, alg, input, input_len, sig, sig_len)) return;
     }
     if (kid && !named) refuse(L, "key", 1, "no key in the keyset has the token's kid");
     if (!fitting) refuse(L, "key", 0, "no key in the keyset fits the token's algorithm");
@@ -658,15 +705,15 @@ static void check_claims(lua_State *L, int claims, const verify_opts *o) {
         if (!lua_rawequal(L, -1, o->issuer))
             refuse(L, "issuer", 0, "the token's iss is not the expected issuer");
     }
-    if (o->audience) {
-        lua_getfield(L, claims, "aud");
-        if (!audience_ok(L, lua_gettop(L), o->audience))
-            refuse(L, "audience", 0, "the token's aud holds none of the expected audiences");
-    }
     if (o->types) {
         lua_getfield(L, claims, "typ");
         if (lua_type(L, -1) != LUA_TSTRING || !in_list(L, lua_gettop(L), o->types))
             refuse(L, "type", 0, "the token's typ is not one of the allowed types");
+    }
+    if (o->audience) {
+        lua_getfield(L, claims, "aud");
+        if (!audience_ok(L, lua_gettop(L), o->audience))
+            refuse(L, "audience", 0, "the token's aud holds none of the expected audiences");
     }
     lua_settop(L, top);
 }
@@ -686,8 +733,9 @@ static void split(lua_State *L, const char *token, size_t len, unsigned char *bu
     d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - token)) : NULL;
     if (!d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - token)))
         refuse(L, "malformed", 0, "the token is not three dot-separated segments");
-    if (d1 == token || d2 == d1 + 1 || d2 + 1 == token + len)
-        refuse(L, "malformed", 0, "the token has an empty segment");
+    /* An empty signature is a shape JWS allows (alg none): it fails later, on
+     * the algorithm or the signature. */
+    if (d1 == token || d2 == d1 + 1) refuse(L, "malformed", 0, "the token has an empty header or payload");
     if (tf_b64url_decode(token, (size_t)(d1 - token), 1, buf, &n) != 0)
         refuse(L, "malformed", 0, "the token's header is not unpadded base64url");
     p->header = buf;
@@ -747,12 +795,6 @@ static int jwt_verify(lua_State *L) {
 
 void tf_open_jws(lua_State *L, int module) {
     static const luaL_Reg methods[] = {{"kids", keyset_kids}, {"count", keyset_count}, {NULL, NULL}};
-    if (!digests[0]) {
-        digests[0] = EVP_MD_fetch(NULL, "SHA256", NULL);
-        digests[1] = EVP_MD_fetch(NULL, "SHA384", NULL);
-        digests[2] = EVP_MD_fetch(NULL, "SHA512", NULL);
-        if (!digests[0] || !digests[1] || !digests[2]) luaL_error(L, "tfauth: OpenSSL has no SHA-2");
-    }
     luaL_newmetatable(L, KEYSET_MT);
     lua_pushcfunction(L, keyset_gc);
     lua_setfield(L, -2, "__gc");

@@ -203,6 +203,26 @@ end
 -- @treturn table
 -- @function client:map
 
+--- GETs a JSON document at an absolute URL on this client's libcurl handle,
+-- with its TLS options and timeouts (what `tfauth.jwks` reads JWKS and
+-- discovery documents with). Only `Accept: application/json` is sent: not
+-- the bearer, not `http_headers`; no retries, hooks or debug lines. The
+-- answer is judged as the operations' are: a non-2xx is an `http` error, a
+-- 2xx body that is not a JSON object or is over `max_response_bytes` a
+-- `response` error; no answer is `network`, `timeout` or `tls`.
+-- @string url an `http://` or `https://` URL (a query is kept; no credentials or fragment)
+-- @string[opt] name the errors' `operation`, default "fetch"
+-- @treturn table the decoded JSON object
+-- @treturn string the body as sent
+-- @function client:fetch
+
+--- The request `fetch` would send, as `prepare` gives one (`method` "GET",
+-- no body), for transports written in Lua; their answer goes to `map`.
+-- @string url
+-- @string[opt] name
+-- @treturn table
+-- @function client:prepare_fetch
+
 --- A self-refreshing token session on this client (see `tfauth.session`).
 -- @tparam table source `{ user =, password = }` to log in now, or tokens (a TokenOpenID or an export)
 -- @tparam[opt] table options `skew`, `clock`, `wait`, `on_refresh`

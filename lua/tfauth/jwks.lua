@@ -294,7 +294,7 @@ function Jwks:_fetch(kid_miss)
   if ok then
     local version = (store:get("version") or 0) + 1
     if not store:set("body", body) then store:delete("body") end
-    store:set("fetched", now)
+    store:set("fetched", clock()) -- when the set arrived: the ttl counts from here
     store:set("failures", 0)
     store:delete("retry_at")
     store:set("version", version)
@@ -416,6 +416,7 @@ end
 -- `timeout` when there is no key set at all
 function Jwks:verify(token, opts)
   check_self(self, "verify")
+  local started = clock()
   opts = with_issuer(opts, self.issuer)
   self:_load()
   if self:_due() then
@@ -427,9 +428,17 @@ function Jwks:verify(token, opts)
   if ok then return claims, header end
   local err = claims
   if is_error(err) and err.kind == "token" and err.kid_missing then
-    local version = self.version
-    self:_refresh(version)
-    if self.version ~= version then return core.jwt_verify(token, self.keys, opts) end
+    local fetched = self.store:get("fetched")
+    if fetched and fetched >= started then
+      -- The set arrived during this call (its first fetch, say): that fetch
+      -- was this miss's one. A fresh jwks fed made-up kids fetches once.
+      local last = self.store:get("miss_fetch")
+      if not last or last < fetched then self.store:set("miss_fetch", fetched) end
+    else
+      local version = self.version
+      self:_refresh(version)
+      if self.version ~= version then return core.jwt_verify(token, self.keys, opts) end
+    end
   end
   error(err, 0)
 end

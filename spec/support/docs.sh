@@ -21,7 +21,8 @@ for name in login refresh logout reset_password change_password admin_change_pas
     argument validation http timeout network tls response \
     server_url bearer timeout_ms connect_timeout_ms retries http_headers user_agent ca_file ca_path proxy \
     max_response_bytes debug before_request after_success after_error \
-    guard auth_request metrics local_path login_url public_origin shared_dict same_site audience; do
+    guard auth_request metrics local_path login_url public_origin same_site audience \
+    fetch prepare_fetch tfauth.jwks min_refresh_interval shared_dict on_fetch keyset verify; do
   grep -q -- "$name" <<<"$text" || missing+=("$name")
 done
 if [ ${#missing[@]} -eq 0 ]; then echo "ok 1 - the reference documents every public name"
