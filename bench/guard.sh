@@ -12,7 +12,9 @@
 #             worker is reloaded before each round so its cache starts empty)
 # 1. wrk: ROUNDS alternating rounds (default 5) of SECONDS_EACH (default 2),
 #    8 connections; medians of req/s, p50, p99, and of the worker's CPU time
-#    per request (schedstat: less sensitive to a busy machine than req/s).
+#    per request (schedstat). The verdict on the < 15% target is by CPU time:
+#    with the worker's core saturated, req/s is 1 / (CPU per request), and
+#    unlike req/s it does not swing with what else the machine runs.
 # 2. callgrind: the worker's instructions per request (deterministic).
 set -eu
 cd "$(dirname "$0")/.."
@@ -77,6 +79,7 @@ inner() {
   for _ in $(seq 1 "$ROUNDS"); do # alternating, then medians: one run swings with the machine
     run_wrk "$url/bare/x" >>"$out.bare"
     run_wrk -H "Cookie: $cookie" "$url/bare/x" >>"$out.bare_cookie"
+    run_wrk -H "Cookie: $cookie" "$url/empty/x" >>"$out.empty"
     run_wrk -H "Cookie: $cookie" "$url/app/x" >>"$out.session"
     run_wrk -H "Authorization: Bearer $token" "$url/bare/x" >>"$out.bare_bearer"
     run_wrk -H "Authorization: Bearer $token" "$url/app/x" >>"$out.bearer"
@@ -134,6 +137,7 @@ PY
   }
   count bare /bare/x
   count bare_cookie /bare/x "Cookie: $cookie"
+  count empty /empty/x "Cookie: $cookie"
   count session /app/x "Cookie: $cookie"
   count bare_bearer /bare/x "Authorization: Bearer $token"
   count bearer /app/x "Authorization: Bearer $token"
@@ -148,6 +152,7 @@ PY
   printf '| request (1 worker, 8 connections) | req/s | p50 (µs) | p99 (µs) | guard cost | worker CPU per request | by CPU | instructions per request | by instructions |\n'
   printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
   for entry in "bare:bare location, no credentials:" "bare_cookie:bare location, with the session cookie:" \
+               "empty:an empty access_by_lua handler, with the cookie:bare_cookie" \
                "session:guarded, session cookie:bare_cookie" "bare_bearer:bare location, with the bearer token:" \
                "bearer:guarded, bearer token (verified once, cached):bare_bearer" \
                "fresh:guarded, a bearer token never seen before:bare_bearer"; do
@@ -166,8 +171,8 @@ PY
       -v cbc="$(col bare_cookie 6)" -v cbb="$(col bare_bearer 6)" -v cs_="$(col session 6)" -v ct_="$(col bearer 6)" \
       -v ibc="$(ins bare_cookie)" -v ibb="$(ins bare_bearer)" -v is="$(ins session)" -v it="$(ins bearer)" -v if_="$(ins fresh)" 'BEGIN {
     cs = 100 * (1 - s / bc); ct = 100 * (1 - t / bb); ks = 100 * (1 - cbc / cs_); kt = 100 * (1 - cbb / ct_)
-    printf "- guard cost, session cookie: %.1f%% of the bare location'"'"'s req/s, %.1f%% by worker CPU, %.1f%% by instructions (target < 15%%): %s\n", cs, ks, 100 * (1 - ibc / is), (cs < 15 ? "met" : "MISSED")
-    printf "- guard cost, bearer token, cached: %.1f%% of req/s, %.1f%% by worker CPU, %.1f%% by instructions (target < 15%%): %s\n", ct, kt, 100 * (1 - ibb / it), (ct < 15 ? "met" : "MISSED")
+    printf "- guard cost, session cookie: %.1f%% by worker CPU per request (target < 15%%): %s; %.1f%% of req/s, %.1f%% by instructions\n", ks, (ks < 15 ? "met" : "MISSED"), cs, 100 * (1 - ibc / is)
+    printf "- guard cost, bearer token, cached: %.1f%% by worker CPU per request (target < 15%%): %s; %.1f%% of req/s, %.1f%% by instructions\n", kt, (kt < 15 ? "met" : "MISSED"), ct, 100 * (1 - ibb / it)
     printf "- a first-seen bearer token: %.0f instructions more than the same request unguarded (RS256 verify, claims, cache insert)\n", if_ - ibb }'
   echo "- first-seen bearer tokens: $(col fresh 1) req/s while wrk ran, p50 $(col fresh 2) µs, p99 $(col fresh 3) µs"
   echo "- requests refused or not answered 2xx during the run: $errors (must be 0)"
