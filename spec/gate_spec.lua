@@ -12,23 +12,7 @@ local bearer_it = (has_jwks and issuer) and it or pending
 
 local function first(headers, name) return headers[name] and headers[name][1] end
 
--- The metrics as {["name{labels}"] = value}, parsed by prometheus_client.
-local function metrics(url)
-  local file = os.tmpname()
-  sh(("curl -s %s/metrics >%s"):format(url, file))
-  local out = sh("/usr/bin/python3 -c " .. [["
-import json, sys
-from prometheus_client.parser import text_string_to_metric_families
-out = {}
-for family in text_string_to_metric_families(open(sys.argv[1]).read()):
-    for s in family.samples:
-        labels = ','.join('%s=%s' % kv for kv in sorted(s.labels.items()))
-        out[s.name + '{' + labels + '}'] = s.value
-print(json.dumps(out))
-" ]] .. file)
-  os.remove(file)
-  return cjson.decode(out)
-end
+local metrics = h.metrics
 
 local function log_of(prefix) return sh("cat " .. prefix .. "/logs/error.log") end
 
@@ -214,6 +198,7 @@ describe("tfauth.gate #nginx", function()
     end)
 
     it("treats a session whose refresh token was revoked as signed out", function()
+      local before = metrics(url)["tfauth_refreshes_total{result=failed}"]
       h.configure_server { access_ttl = 31 }
       assert.equal(200, (login("bob")))
       h.configure_server { access_ttl = 300 }
@@ -222,6 +207,7 @@ describe("tfauth.gate #nginx", function()
       assert.equal(401, (get("/app/x")))
       assert.equal(401, (get("/app/x"))) -- and stays so, without asking again
       assert.equal(1, count("/api/iam/refresh"))
+      assert.equal(before + 1, metrics(url)["tfauth_refreshes_total{result=failed}"])
     end)
   end)
 

@@ -161,6 +161,25 @@ function helper.http(url, opts)
   return status, headers, body
 end
 
+--- The gate's metrics at url .. "/metrics" as {["name{label=value,...}"] =
+-- value} (labels sorted), read with prometheus_client's own text parser.
+function helper.metrics(url)
+  local file = os.tmpname()
+  helper.sh(("curl -s %s/metrics >%s"):format(url, file))
+  local out = helper.sh("/usr/bin/python3 -c " .. [["
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = {}
+for family in text_string_to_metric_families(open(sys.argv[1]).read()):
+    for s in family.samples:
+        labels = ','.join('%s=%s' % kv for kv in sorted(s.labels.items()))
+        out[s.name + '{' + labels + '}'] = s.value
+print(json.dumps(out))
+" ]] .. file)
+  os.remove(file)
+  return cjson.decode(out)
+end
+
 helper.root = assert(io.popen("pwd")):read("*l")
 
 --- Starts the loopback DNS stub (spec/support/dns.py: localhost -> 127.0.0.1)

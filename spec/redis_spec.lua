@@ -127,6 +127,8 @@ describe("redis session store #nginx", function()
 
   it("answers 503 with a clear log line while Redis is down, and recovers when it returns", function()
     assert.matches("200$", login(a, "alice"))
+    local key = "tfauth_gate_requests_total{outcome=unavailable,via=session}"
+    local before = h.metrics(a)[key]
     stop_redis()
     assert.matches("503$", app(a))
     local status, headers, body = h.http(b .. "/app/x", { jar = jar })
@@ -134,6 +136,7 @@ describe("redis session store #nginx", function()
     assert.same({ error = "unavailable" }, require("cjson").decode(body))
     assert.equal("no-store", headers["cache-control"][1])
     assert.equal(500, (h.http(a .. "/ar/x", { jar = jar }))) -- nginx turns auth_request's 503 into 500 (documented)
+    assert.equal(before + 2, h.metrics(a)[key]) -- /app/ and /ar/ on node a
     assert.matches("503$", login(b, "bob")) -- the auth API said yes, the session cannot be kept
     assert.equal("pong\n", sh("curl -s " .. a .. "/ping"))
     assert.matches("session store unavailable: redis 127.0.0.1:" .. port, sh("cat " .. prefix_a .. "/logs/error.log"))
