@@ -128,9 +128,9 @@ PY
     local name=$1 dump
     shift
     [ $# -lt 4 ] && drive "$1" 200 "${2:-}" # warm (not for first-seen tokens)
-    callgrind_control -z "$vg" >/dev/null
+    callgrind_control -z "$vg" >/dev/null 2>>"$prefix/logs/control.log"
     drive "$1" "$NCOUNT" "${2:-}" ${3:+"$3"} || { echo "guard.sh: $name: a request failed under callgrind" >&2; exit 1; }
-    callgrind_control -d "$name" "$vg" >/dev/null
+    callgrind_control -d "$name" "$vg" >/dev/null 2>>"$prefix/logs/control.log"
     for _ in $(seq 1 50); do dump=$(ls -t "$prefix"/cg.out.* 2>/dev/null | head -1); [ -n "$dump" ] && grep -q "^totals:" "$dump" && break; sleep 0.1; done
     awk -v n="$NCOUNT" '/^totals:/ { printf "%.0f\n", $2 / n; exit }' "$dump" >"$out.i.$name"
     rm -f "$prefix"/cg.out.*
