@@ -12,9 +12,9 @@
 #             worker is reloaded before each round so its cache starts empty)
 # 1. wrk: ROUNDS alternating rounds (default 5) of SECONDS_EACH (default 2),
 #    8 connections; medians of req/s, p50, p99, and of the worker's CPU time
-#    per request (schedstat). The verdict on the < 15% target is by CPU time:
-#    with the worker's core saturated, req/s is 1 / (CPU per request), and
-#    unlike req/s it does not swing with what else the machine runs.
+#    per request (schedstat). The verdict on the < 15% target is by req/s,
+#    as the target says; on a shared VM both req/s and CPU time swing with
+#    what else runs, so the instruction counts below stand beside them.
 # 2. callgrind: the worker's instructions per request (deterministic).
 set -eu
 cd "$(dirname "$0")/.."
@@ -128,9 +128,9 @@ PY
     local name=$1 dump
     shift
     [ $# -lt 4 ] && drive "$1" 200 "${2:-}" # warm (not for first-seen tokens)
-    callgrind_control -z "$vg" >/dev/null
+    callgrind_control -z "$vg" >/dev/null 2>>"$prefix/logs/control.log"
     drive "$1" "$NCOUNT" "${2:-}" ${3:+"$3"} || { echo "guard.sh: $name: a request failed under callgrind" >&2; exit 1; }
-    callgrind_control -d "$name" "$vg" >/dev/null
+    callgrind_control -d "$name" "$vg" >/dev/null 2>>"$prefix/logs/control.log"
     for _ in $(seq 1 50); do dump=$(ls -t "$prefix"/cg.out.* 2>/dev/null | head -1); [ -n "$dump" ] && grep -q "^totals:" "$dump" && break; sleep 0.1; done
     awk -v n="$NCOUNT" '/^totals:/ { printf "%.0f\n", $2 / n; exit }' "$dump" >"$out.i.$name"
     rm -f "$prefix"/cg.out.*
@@ -171,8 +171,8 @@ PY
       -v cbc="$(col bare_cookie 6)" -v cbb="$(col bare_bearer 6)" -v cs_="$(col session 6)" -v ct_="$(col bearer 6)" \
       -v ibc="$(ins bare_cookie)" -v ibb="$(ins bare_bearer)" -v is="$(ins session)" -v it="$(ins bearer)" -v if_="$(ins fresh)" 'BEGIN {
     cs = 100 * (1 - s / bc); ct = 100 * (1 - t / bb); ks = 100 * (1 - cbc / cs_); kt = 100 * (1 - cbb / ct_)
-    printf "- guard cost, session cookie: %.1f%% by worker CPU per request (target < 15%%): %s; %.1f%% of req/s, %.1f%% by instructions\n", ks, (ks < 15 ? "met" : "MISSED"), cs, 100 * (1 - ibc / is)
-    printf "- guard cost, bearer token, cached: %.1f%% by worker CPU per request (target < 15%%): %s; %.1f%% of req/s, %.1f%% by instructions\n", kt, (kt < 15 ? "met" : "MISSED"), ct, 100 * (1 - ibb / it)
+    printf "- guard cost, session cookie: %.1f%% of the bare location'"'"'s req/s (target < 15%%): %s; by worker CPU %.1f%%, by instructions %.1f%%\n", cs, (cs < 15 ? "met" : "MISSED"), ks, 100 * (1 - ibc / is)
+    printf "- guard cost, bearer token, cached: %.1f%% of req/s (target < 15%%): %s; by worker CPU %.1f%%, by instructions %.1f%%\n", ct, (ct < 15 ? "met" : "MISSED"), kt, 100 * (1 - ibb / it)
     printf "- a first-seen bearer token: %.0f instructions more than the same request unguarded (RS256 verify, claims, cache insert)\n", if_ - ibb }'
   echo "- first-seen bearer tokens: $(col fresh 1) req/s while wrk ran, p50 $(col fresh 2) µs, p99 $(col fresh 3) µs"
   echo "- requests refused or not answered 2xx during the run: $errors (must be 0)"
