@@ -23,8 +23,8 @@ ASAN_MODULE := build/asan/tfauth/core.so
 FUZZER   := build/fuzz_tfauth
 FUZZ_SECONDS ?= 60
 
-.PHONY: all jit lua5.1 lua5.2 lua5.3 lua5.4 versions asan deps deps-demo deps-test test demo check-memory \
-  fuzz lint docs dist bench clean
+.PHONY: all jit lua5.1 lua5.2 lua5.3 lua5.4 versions asan deps deps-demo deps-gate deps-test test demo \
+  demo-gate check-memory fuzz lint docs dist bench clean
 
 all: $(MODULE)
 jit: $(JIT_MODULE)
@@ -54,6 +54,8 @@ deps:
 	@bash spec/support/deps.sh build demo test bench
 deps-demo:
 	@bash spec/support/deps.sh build demo
+deps-gate:
+	@bash spec/support/deps.sh build demo gate
 deps-test:
 	@bash spec/support/deps.sh build demo test
 
@@ -116,6 +118,14 @@ demo: deps-demo
 	@$(MAKE) -s --no-print-directory all
 	@LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;;" LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" \
 	  bash spec/support/with-backend.sh $(LUA) examples/quickstart.lua
+
+# The nginx gate (tfauth.gate, 2 workers) on loopback in front of a small
+# application, the reference backend as auth API and realm; prints the URL
+# and the users, runs until Ctrl-C. DEMO_CMD="..." runs a command against it
+# (TFAUTH_DEMO_URL set) and exits with its status, as the browser test does.
+demo-gate: deps-gate
+	@$(MAKE) -s --no-print-directory jit
+	@bash spec/support/with-backend.sh bash examples/demo-gate/run.sh $(DEMO_CMD)
 
 clean:
 	rm -rf build tfauth-*.src.rock

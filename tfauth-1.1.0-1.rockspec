@@ -63,6 +63,7 @@ build = {
     ["tfauth"] = "lua/tfauth/init.lua",
     ["tfauth.jwt"] = "lua/tfauth/jwt.lua",
     ["tfauth.jwks"] = "lua/tfauth/jwks.lua",
+    ["tfauth.gate"] = "lua/tfauth/gate.lua",
     ["tfauth.openresty"] = "lua/tfauth/openresty.lua",
     ["tfauth.safe"] = "lua/tfauth/safe.lua",
     ["tfauth.session"] = "lua/tfauth/session.lua",

@@ -65,5 +65,6 @@ build = {
     ["tfauth.safe"] = "lua/tfauth/safe.lua",
     ["tfauth.session"] = "lua/tfauth/session.lua",
     ["tfauth.store"] = "lua/tfauth/store.lua",
+    ["tfauth.gate"] = "lua/tfauth/gate.lua",
   },
 }

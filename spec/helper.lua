@@ -119,28 +119,115 @@ function helper.sh(cmd)
   return out
 end
 
+--- One HTTP request with curl: returns status, headers (lower-cased name ->
+-- list of values) and body. opts: method, headers (list of "Name: value"),
+-- body (sent as is), form (table, form-encoded), jar (a cookie file, read and
+-- written).
+function helper.http(url, opts)
+  opts = opts or {}
+  local head, body_file, data = os.tmpname(), os.tmpname(), nil
+  local cmd = { "curl -s -g -D", head, "-o", body_file, "-w '%{http_code}'" }
+  if opts.method then cmd[#cmd + 1] = "-X " .. opts.method end
+  for _, h in ipairs(opts.headers or {}) do cmd[#cmd + 1] = "-H " .. shell_quote(h) end
+  if opts.jar then cmd[#cmd + 1] = ("-b %s -c %s"):format(opts.jar, opts.jar) end
+  if opts.form then
+    for k, v in pairs(opts.form) do cmd[#cmd + 1] = "--data-urlencode " .. shell_quote(k .. "=" .. v) end
+  elseif opts.body then
+    data = os.tmpname()
+    local f = assert(io.open(data, "wb"))
+    f:write(opts.body)
+    f:close()
+    cmd[#cmd + 1] = "--data-binary @" .. data
+  end
+  cmd[#cmd + 1] = shell_quote(url)
+  local status = tonumber(helper.sh(table.concat(cmd, " ")))
+  local headers = {}
+  local f = assert(io.open(head, "rb"))
+  for line in f:lines() do
+    local name, value = line:match("^([^:%s]+):%s*(.-)%s*$")
+    if name then
+      name = name:lower()
+      headers[name] = headers[name] or {}
+      table.insert(headers[name], value)
+    end
+  end
+  f:close()
+  f = assert(io.open(body_file, "rb"))
+  local body = f:read("*a")
+  f:close()
+  os.remove(head)
+  os.remove(body_file)
+  if data then os.remove(data) end
+  return status, headers, body
+end
+
+--- The gate's metrics at url .. "/metrics" as {["name{label=value,...}"] =
+-- value} (labels sorted), read with prometheus_client's own text parser.
+function helper.metrics(url)
+  local file = os.tmpname()
+  helper.sh(("curl -s %s/metrics >%s"):format(url, file))
+  local out = helper.sh("/usr/bin/python3 -c " .. [["
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = {}
+for family in text_string_to_metric_families(open(sys.argv[1]).read()):
+    for s in family.samples:
+        labels = ','.join('%s=%s' % kv for kv in sorted(s.labels.items()))
+        out[s.name + '{' + labels + '}'] = s.value
+print(json.dumps(out))
+" ]] .. file)
+  os.remove(file)
+  return cjson.decode(out)
+end
+
 helper.root = assert(io.popen("pwd")):read("*l")
+
+--- Starts the loopback DNS stub (spec/support/dns.py: localhost -> 127.0.0.1)
+-- for nginx's `resolver`; returns "127.0.0.1:PORT" and a stop function.
+function helper.start_dns()
+  local dir = helper.sh("mktemp -d"):gsub("%s+$", "")
+  os.execute(("/usr/bin/python3 %s/spec/support/dns.py %s/port >%s/log 2>&1 & echo $! >%s/pid")
+    :format(helper.root, dir, dir, dir))
+  local port
+  for _ = 1, 200 do
+    local f = io.open(dir .. "/port")
+    if f then
+      port = f:read("*l")
+      f:close()
+      if port then break end
+    end
+    os.execute("sleep 0.05")
+  end
+  assert(port, "the DNS stub did not start: " .. helper.sh("cat " .. dir .. "/log"))
+  return "127.0.0.1:" .. port, function() os.execute(("kill $(cat %s/pid); rm -rf %s"):format(dir, dir)) end
+end
 
 --- Starts the example's nginx (examples/nginx/run.sh) with the test
 -- locations, against the reference backend; returns its URL, a stop
 -- function and its prefix (logs in prefix/logs). options: workers, skew,
--- redis ("host:port"), keys (comma-separated hex), conf (the test locations'
--- file, default spec/nginx/tests.conf).
+-- redis ("host:port"), keys (comma-separated hex), ca_file (the CAs the
+-- /_tfauth location trusts), resolver (nginx's, "127.0.0.1:PORT"), env (more
+-- of run.sh's settings: { TFAUTH_ISSUER = ..., TFAUTH_SECURE = "true", ... }),
+-- conf (the test locations' file, default spec/nginx/tests.conf).
 function helper.start_nginx(options)
   local sh, root = helper.sh, helper.root
   local prefix = sh("mktemp -d"):gsub("%s+$", "")
   local env = ""
   if options.redis then env = env .. " TFAUTH_REDIS=" .. options.redis end
   if options.keys then env = env .. " TFAUTH_SEAL_KEYS=" .. options.keys end
+  if options.ca_file then env = env .. " TFAUTH_CA_FILE=" .. options.ca_file end
+  if options.resolver then env = env .. " TFAUTH_RESOLVER=" .. options.resolver end
+  for name, value in pairs(options.env or {}) do env = env .. " " .. name .. "=" .. shell_quote(value) end
   os.execute(("env -u LD_PRELOAD %s %s/examples/nginx/run.sh %s %s '' %d %d %s %s/spec/nginx"
     .. " >%s/run.log 2>&1 &"):format(env, root, prefix, helper.url, options.workers or 2, options.skew or 30,
       options.conf or (root .. "/spec/nginx/tests.conf"), root, prefix))
   local url
   for _ = 1, 100 do
     local f = io.open(prefix .. "/port")
-    if f then
-      url = "http://127.0.0.1:" .. f:read("*l")
-      f:close()
+    local line = f and f:read("*l") -- the file may exist before its line does
+    if f then f:close() end
+    if line then
+      url = "http://127.0.0.1:" .. line
       if sh("curl -s " .. url .. "/ping") == "pong\n" then break end
     end
     os.execute("sleep 0.05")

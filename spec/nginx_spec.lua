@@ -1,13 +1,13 @@
 -- tfauth inside Debian's nginx + lua module (LuaJIT), against the reference
 -- backend: both transports give the same results and errors, the nginx
--- transport does not block the worker, and the example auth hook keeps
--- sessions in a shared dict with one refresh per expiry across workers.
+-- transport does not block the worker. (The gate that the example runs:
+-- gate_spec.lua.)
 local cjson = require "cjson"
 local h = require "spec.helper"
 
 local sh, start_nginx = h.sh, h.start_nginx
 
-local count = h.count
+
 
 describe("nginx #nginx", function()
   local url, stop
@@ -83,93 +83,5 @@ describe("nginx #nginx", function()
   it("with the libcurl transport, the same worker stalls (why the nginx transport exists)", function()
     local seconds = ping_during_stalled_login("curl")
     assert.is_true(seconds > 1.0, ("/ping took %.3f s"):format(seconds))
-  end)
-end)
-
-describe("nginx auth hook example #nginx", function()
-  local url, stop
-  local cookies
-
-  setup(function() url, stop = start_nginx { workers = 3, skew = 1 } end) -- refresh 1 s before expiry
-  teardown(function() stop() end)
-  before_each(function()
-    h.reset()
-    cookies = os.tmpname()
-  end)
-  after_each(function() os.remove(cookies) end)
-
-  local function login(user)
-    return sh(("curl -s -c %s -w ' %%{http_code}' --data-urlencode 'user=%s' --data-urlencode 'password=%s' %s/login")
-      :format(cookies, user, h.users[user].password, url))
-  end
-  local function app(path)
-    return sh(("curl -s -b %s -w ' %%{http_code}' %s/app/%s"):format(cookies, url, path or "x"))
-  end
-
-  it("logs in behind an opaque cookie, guards the application, logs out", function()
-    assert.matches('^{"user":"alice"}%s+200$', login("alice"))
-    assert.matches('"user":"alice".* 200$', app())
-    assert.matches("401$", sh(("curl -s -w ' %%{http_code}' %s/app/x"):format(url)))
-    local jar = sh("cat " .. cookies)
-    assert.matches("tfauth_sid", jar)
-    assert.is_nil(jar:find("eyJ", 1, true), "no token in the browser's cookies")
-    assert.matches("200$", sh(("curl -s -b %s -c %s -w ' %%{http_code}' -X POST %s/logout"):format(cookies, cookies, url)))
-    assert.equal(1, count("/api/iam/logout"))
-    assert.matches("401$", app())
-  end)
-
-  it("refuses wrong credentials", function()
-    assert.matches("401$", sh(("curl -s -w ' %%{http_code}' -d 'user=alice&password=nope-nope' %s/login"):format(url)))
-  end)
-
-  it("refreshes once per expiry across workers, and no concurrent request fails", function()
-    h.configure_server { access_ttl = 3 }
-    assert.matches("200$", login("alice"))
-    for round = 1, 2 do
-      os.execute("sleep 2.2") -- inside the 1 s skew of the 3 s token
-      local out = sh(("seq 60 | xargs -P 30 -I{} curl -s -b %s -w ' %%{http_code}\\n' %s/app/{}"):format(cookies, url))
-      local workers, n = {}, 0
-      for line in out:gmatch("[^\n]+") do
-        local code = line:match("^ (%d+)$")
-        if code then
-          n = n + 1
-          assert.equal("200", code)
-        else
-          workers[assert(line:match('"worker":(%d+)'), line)] = true
-        end
-      end
-      assert.equal(60, n)
-      local distinct = 0
-      for _ in pairs(workers) do distinct = distinct + 1 end
-      assert.is_true(distinct >= 2, "requests reached " .. distinct .. " worker(s)")
-      assert.equal(round, count("/api/iam/refresh"), "round " .. round)
-    end
-  end)
-
-  it("keeps a session and its change stamp for as long as the refresh token lives, across refreshes", function()
-    h.configure_server { access_ttl = 2, refresh_ttl = 100 }
-    assert.matches("200$", login("alice"))
-    local value, stamp = sh(("curl -s -b %s %s/t/ttl"):format(cookies, url)):match("(%d+) (%d+)")
-    assert.is_true(tonumber(value) > 95 and tonumber(value) <= 100 and stamp == value, value .. " " .. stamp)
-    h.configure_server { refresh_ttl = 1800 } -- the next refresh token lives longer
-    os.execute("sleep 1.1")
-    assert.matches("200$", app())
-    assert.equal(1, count("/api/iam/refresh"))
-    value, stamp = sh(("curl -s -b %s %s/t/ttl"):format(cookies, url)):match("(%d+) (%d+)")
-    assert.is_true(tonumber(value) > 1790, value)
-    assert.is_true(math.abs(tonumber(stamp) - tonumber(value)) <= 1, value .. " " .. stamp)
-  end)
-
-  it("treats a session whose refresh token was revoked as logged out", function()
-    h.configure_server { access_ttl = 1 }
-    assert.matches("200$", login("bob"))
-    -- revoke every session of the backend's, behind nginx's back
-    for _, req in ipairs(h.requests()) do assert.equal("/api/iam/login", req.path) end
-    h.configure_server { access_ttl = 300 }
-    sh(("curl -s -X POST %s/_test/reset"):format(h.url)) -- the backend forgets all sessions
-    os.execute("sleep 1.1")
-    assert.matches("401$", app())
-    assert.matches("401$", app()) -- and stays so, without asking again
-    assert.equal(1, count("/api/iam/refresh"))
   end)
 end)

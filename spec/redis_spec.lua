@@ -58,7 +58,7 @@ describe("redis session store #nginx", function()
 
   it("a session made on node A works on node B, and logout on B ends it on both", function()
     assert.matches("200$", login(a, "alice"))
-    assert.matches('"user":"alice".* 200$', app(b))
+    assert.matches('"x%-auth%-request%-user":"alice".* 200$', app(b))
     assert.matches("200$", app(a))
     assert.matches("200$", sh(("curl -s -b %s -w ' %%{http_code}' -X POST %s/logout"):format(jar, b)))
     assert.matches("401$", app(a))
@@ -127,9 +127,17 @@ describe("redis session store #nginx", function()
 
   it("answers 503 with a clear log line while Redis is down, and recovers when it returns", function()
     assert.matches("200$", login(a, "alice"))
+    local key = "tfauth_gate_requests_total{outcome=unavailable,via=session}"
+    local before = h.metrics(a)[key]
     stop_redis()
     assert.matches("503$", app(a))
-    assert.matches("503$", app(b))
+    local status, headers, body = h.http(b .. "/app/x", { jar = jar })
+    assert.equal(503, status)
+    assert.same({ error = "unavailable" }, require("cjson").decode(body))
+    assert.equal("no-store", headers["cache-control"][1])
+    assert.equal(500, (h.http(a .. "/ar/x", { jar = jar }))) -- nginx turns auth_request's 503 into 500 (documented)
+    assert.equal(before + 2, h.metrics(a)[key]) -- /app/ and /ar/ on node a
+    assert.matches("503$", login(b, "bob")) -- the auth API said yes, the session cannot be kept
     assert.equal("pong\n", sh("curl -s " .. a .. "/ping"))
     assert.matches("session store unavailable: redis 127.0.0.1:" .. port, sh("cat " .. prefix_a .. "/logs/error.log"))
     start_redis()

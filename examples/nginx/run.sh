@@ -3,8 +3,16 @@
 # Renders nginx.conf into PREFIX (a fresh folder) and runs Debian's nginx
 # with the lua module in the foreground, on 127.0.0.1:PORT (default: a free
 # port, written to PREFIX/port). tfauth's LuaJIT build (make jit) is used.
-# The session store: the shared dict, or Redis with TFAUTH_REDIS=HOST:PORT;
-# sealing keys: TFAUTH_SEAL_KEYS (hex, comma-separated, newest first).
+# Settings from the environment:
+#   TFAUTH_REDIS=HOST:PORT     sessions on Redis (default: the shared dict)
+#   TFAUTH_SEAL_KEYS=hex,hex   sealing keys, newest first
+#   TFAUTH_ISSUER=URL          accept Authorization: Bearer tokens of this realm
+#   TFAUTH_AUDIENCE=aud        their audience (default fndtn-api)
+#   TFAUTH_SECURE=true|false   the cookie's Secure flag (default false: plain http on loopback)
+#   TFAUTH_PUBLIC_ORIGIN=URL   the origin cross-site checks compare with
+#   TFAUTH_CA_FILE=path        CAs trusted for the auth API (default: the system's bundle)
+#   TFAUTH_RESOLVER=ADDR[:PORT] nginx's resolver, for a server_url that names a host
+#   TFAUTH_LOGIN_RATE=5r/s TFAUTH_LOGIN_BURST=10   limit_req on POST /login
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -21,8 +29,18 @@ if [ -n "${TFAUTH_REDIS:-}" ]; then
 fi
 keys=""
 for k in $(echo "${TFAUTH_SEAL_KEYS:-}" | tr ',' ' '); do keys="$keys\"$k\", "; done
+bearer=""
+if [ -n "${TFAUTH_ISSUER:-}" ]; then
+  bearer="bearer = { issuer = \"$TFAUTH_ISSUER\", audience = \"${TFAUTH_AUDIENCE:-fndtn-api}\", leeway = 30 },"
+fi
+origin=""; [ -n "${TFAUTH_PUBLIC_ORIGIN:-}" ] && origin="public_origin = \"$TFAUTH_PUBLIC_ORIGIN\","
+resolver=""; [ -n "${TFAUTH_RESOLVER:-}" ] && resolver="resolver $TFAUTH_RESOLVER ipv6=off;"
 sed -e "s|@USER@|$user|; s|@WORKERS@|$workers|; s|@PREFIX@|$prefix|g; s|@PORT@|$port|" \
     -e "s|@BACKEND@|$backend|; s|@ROOT@|$root|g; s|@SKEW@|$skew|; s|@EXTRA_CONF@|$include|" \
-    -e "s|@EXTRA_LUA@|$lua_extra|; s|@STORE@|$store|; s|@KEYS@|$keys|" "$here/nginx.conf" >"$prefix/conf/nginx.conf"
+    -e "s|@EXTRA_LUA@|$lua_extra|; s|@STORE@|$store|; s|@KEYS@|$keys|; s|@BEARER@|$bearer|" \
+    -e "s|@SECURE@|${TFAUTH_SECURE:-false}|; s|@PUBLIC_ORIGIN@|$origin|; s|@RESOLVER@|$resolver|" \
+    -e "s|@CA_FILE@|${TFAUTH_CA_FILE:-/etc/ssl/certs/ca-certificates.crt}|" \
+    -e "s|@LOGIN_RATE@|${TFAUTH_LOGIN_RATE:-5r/s}|; s|@LOGIN_BURST@|${TFAUTH_LOGIN_BURST:-10}|" \
+    "$here/nginx.conf" >"$prefix/conf/nginx.conf"
 echo "$port" >"$prefix/port"
 exec nginx -p "$prefix" -c conf/nginx.conf

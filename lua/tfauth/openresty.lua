@@ -12,11 +12,25 @@
 --    location = /_tfauth {
 --        internal;
 --        set $tfauth_url "";
+--        set $tfauth_host "";
 --        rewrite_by_lua_block { require("tfauth.openresty").subrequest() }
 --        proxy_pass $tfauth_url;
 --        proxy_redirect off;
+--        proxy_ssl_verify on;                 # https: the certificate is checked
+--        proxy_ssl_trusted_certificate /etc/ssl/certs/ca-certificates.crt;
+--        proxy_ssl_verify_depth 4;
+--        proxy_ssl_server_name on;            # SNI
+--        proxy_ssl_name $tfauth_host;         # the name checked: the URL's host
 --        add_header X-Tfauth-Upstream $upstream_header_time always;
 --    }
+--
+-- nginx checks the certificate's DNS names only (`X509_check_host`): an
+-- https `server_url` must name a host, not an IP address, and nginx needs a
+-- `resolver` for it. nginx's answer to a refused certificate is a bare 502,
+-- as for a server that is down; to report a `tls` error as libcurl does,
+-- this module then tries a TLS handshake itself, through a cosocket: give
+-- the http block `lua_ssl_trusted_certificate` (the same CAs) and
+-- `lua_ssl_verify_depth 4`, and put the `resolver` at the http or server level.
 -- @module tfauth.openresty
 local core = require "tfauth.core"
 local session = require "tfauth.session"
@@ -39,9 +53,16 @@ function openresty.in_request_phase()
   return ok and REQUEST_PHASES[phase] == true
 end
 
+-- The host of a URL tfauth built (scheme://host[:port]/...), IPv6 in brackets.
+local function url_host(url)
+  return url:match("^%a+://(%[[^%]]*%])") or url:match("^%a+://([^/:?#]+)")
+end
+
 --- For the internal location's rewrite phase: replaces the headers the
 -- subrequest inherited from the client's request with tfauth's, and sets
--- `$tfauth_url`.
+-- `$tfauth_url` and, when the location declares it, `$tfauth_host` (the
+-- URL's host, for `proxy_ssl_name`: with `proxy_pass $tfauth_url` it is
+-- the name the upstream certificate must carry).
 function openresty.subrequest()
   local req = ngx.ctx.tfauth_request
   if not req then return ngx.exit(ngx.HTTP_NOT_FOUND) end
@@ -51,6 +72,32 @@ function openresty.subrequest()
   end
   for name, value in pairs(req.headers) do ngx.req.set_header(name, value) end
   ngx.var.tfauth_url = req.url
+  -- An undeclared variable reads as nil (1.0 configurations lack it).
+  if ngx.var.tfauth_host ~= nil then ngx.var.tfauth_host = url_host(req.url) or "" end
+end
+
+local PROBE_TIMEOUT_MS = 5000
+
+-- Whether an https request that got no answer (nginx's bare 502) failed in
+-- the TLS handshake: nginx's answer does not say (its error log does), so
+-- this tries a handshake itself, through a cosocket verifying as the
+-- location does (`lua_ssl_trusted_certificate`, `lua_ssl_verify_depth`: the
+-- same CAs as `proxy_ssl_trusted_certificate`), sending nothing. Connected
+-- but refused: the certificate or the handshake is the failure.
+local function handshake_refused(url)
+  local host = url_host(url)
+  local port = tonumber(url:match("^https://[^/]-:(%d+)/")) or 443
+  if not host or host:sub(1, 1) == "[" then return false end
+  local sock = ngx.socket.tcp()
+  sock:settimeouts(PROBE_TIMEOUT_MS, PROBE_TIMEOUT_MS, PROBE_TIMEOUT_MS)
+  if not sock:connect(host, port) then return false end -- nothing answers: a network error
+  -- Not sslhandshake(false, ...): when the handshake completes without
+  -- waiting, lua-nginx-module (0.10.23) answers true even though the
+  -- certificate failed verification; asking for the session makes resty.core
+  -- read the verdict (an error, or there its assertion: caught as a refusal).
+  local ran, _, err = pcall(sock.sslhandshake, sock, nil, host, true)
+  sock:close()
+  return not ran or err ~= nil
 end
 
 local UPSTREAM_MARK = "x-tfauth-upstream"
@@ -78,7 +125,26 @@ local function header_value(headers, wanted)
   end
 end
 
-local LABELS = { timeout = "timeout", network = "network error" }
+local LABELS = { timeout = "timeout", network = "network error", tls = "TLS handshake failed" }
+
+-- The subrequest's answer, as outcome() gives it, with a bare 502 from an
+-- https URL that refused its handshake reported as `tls`.
+local function answer_of(res, url)
+  local status, failure, headers = outcome(res)
+  if failure == "network" and url:sub(1, 8) == "https://" and handshake_refused(url) then failure = "tls" end
+  return status, failure, headers
+end
+
+-- The error for a subrequest that got no answer (failure: a kind).
+local function transport_error(failure, url, res, operation, attempts)
+  local origin = url:match("^%a+://[^/]+")
+  if failure == "tls" then
+    return Error.new(failure, ("%s: nginx refused the certificate or handshake of %s (status %d; see its error log)")
+      :format(LABELS[failure], origin, res.status), { operation = operation, retryable = false, attempts = attempts })
+  end
+  return Error.new(failure, ("%s: the nginx subrequest got no answer from %s (status %d)")
+    :format(LABELS[failure], origin, res.status), { operation = operation, retryable = true, attempts = attempts })
+end
 
 --- One operation through nginx, retries included.
 -- @param client a core client
@@ -94,15 +160,11 @@ function openresty.call(client, location, operation, params, overrides)
     local res = ngx.location.capture(location, {
       method = ngx.HTTP_POST, body = req.body or "", ctx = { tfauth_request = req },
     })
-    local status, failure, headers = outcome(res)
+    local status, failure, headers = answer_of(res, req.url)
     local wait = core.retry_wait(req.retry, attempts - 1, (ngx.now() - started) * 1000, failure,
       status, status and header_value(headers, "retry-after"))
     if not wait then
-      if failure then
-        error(Error.new(failure, ("%s: the nginx subrequest got no answer from %s (status %d)")
-          :format(LABELS[failure], req.url:match("^%a+://[^/]+"), res.status),
-          { operation = req.operation, retryable = true, attempts = attempts }))
-      end
+      if failure then error(transport_error(failure, req.url, res, req.operation, attempts)) end
       local ok, result = pcall(client.map, client, req, status, headers, res.body)
       if ok then return result end
       result.attempts = attempts
@@ -123,12 +185,8 @@ end
 function openresty.fetch(client, location, url, name)
   local req = client:prepare_fetch(url, name)
   local res = ngx.location.capture(location, { method = ngx.HTTP_GET, ctx = { tfauth_request = req } })
-  local status, failure, headers = outcome(res)
-  if failure then
-    error(Error.new(failure, ("%s: the nginx subrequest got no answer from %s (status %d)")
-      :format(LABELS[failure], url:match("^%a+://[^/]+"), res.status),
-      { operation = req.operation, retryable = true, attempts = 1 }))
-  end
+  local status, failure, headers = answer_of(res, url)
+  if failure then error(transport_error(failure, url, res, req.operation, 1)) end
   return client:map(req, status, headers, res.body), res.body
 end
 

@@ -79,7 +79,7 @@ Redis.__index = Redis
 -- Runs f(red) on a pooled connection; returns f's result, or nil, err.
 local function with_redis(self, f)
   local red = self.driver:new()
-  red:set_timeouts(self.timeout_ms, self.timeout_ms, self.timeout_ms)
+  red:set_timeout(self.timeout_ms) -- connect, send and read (set_timeouts logs an error before connect)
   local ok, err = red:connect(self.host, self.port)
   if not ok then return nil, "redis " .. self.host .. ":" .. self.port .. ": " .. tostring(err) end
   if self.password and red:get_reused_times() == 0 then

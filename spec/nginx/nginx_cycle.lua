@@ -55,6 +55,18 @@ function M.cycle()
   ngx.say(json.encode(out))
 end
 
+-- One login against ?url= through ?transport= (libcurl trusting ?ca=, a
+-- file, when given): what the caller sees, as JSON.
+function M.try()
+  local config = { server_url = ngx.var.arg_url, transport = ngx.var.arg_transport }
+  if ngx.var.arg_ca then config.tls = { ca_file = ngx.unescape_uri(ngx.var.arg_ca) } end
+  local c = tfauth.new(config)
+  local out = describe(pcall(c.login, c, { user = "alice", password = "alice-Secret-1" }))
+  out.transport = tostring(c)
+  ngx.header["Content-Type"] = "application/json"
+  ngx.say(json.encode(out))
+end
+
 function M.login()
   local c = client()
   local ok, t = pcall(c.login, c, { user = "alice", password = "alice-Secret-1" })

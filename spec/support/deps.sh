@@ -4,6 +4,7 @@
 # them and fails. Groups, by purpose:
 #   build  compile tfauth for Lua 5.4 (`make`)
 #   demo   run the reference backend and the quickstart (`make demo`: build + demo)
+#   gate   nginx and LuaJIT for `make demo-gate` (build + demo + gate)
 #   test   every suite of `make test` (build + demo + test)
 #   bench  `make bench` (with all of the above)
 # Without arguments: all groups.
@@ -13,7 +14,7 @@ group[build]="lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev lua-cjson pkg
 # The reference backend (FastAPI on uvicorn; it signs tokens with
 # cryptography) and what with-backend.sh uses: curl, openssl (throwaway certificates).
 group[demo]="python3-fastapi python3-uvicorn python3-jwt python3-cryptography curl openssl"
-group[test]="lua-busted
+group[test]="lua-busted lua-resty-lrucache
   lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev luajit2 libluajit2-5.1-dev
   luarocks zip unzip git
   nginx libnginx-mod-http-lua lua-nginx-redis redis-server
@@ -25,12 +26,14 @@ group[test]="lua-busted
 #  OpenResty path and its Redis store; the backend's JWKS and the gate's
 #  metrics; the browser journey; memory checks and libFuzzer; lint and docs,
 #  LDoc under Lua 5.1 with lua-markdown.)
+# `make demo-gate`: nginx with the lua module, and the LuaJIT build it loads.
+group[gate]="luajit2 libluajit2-5.1-dev nginx libnginx-mod-http-lua lua-resty-lrucache"
 group[bench]="wrk python3-requests"
 
 [ $# -gt 0 ] || set -- build demo test bench
 packages=()
 for g in "$@"; do
-  [ -n "${group[$g]+x}" ] || { echo "deps.sh: no group '$g' (build, demo, test, bench)" >&2; exit 2; }
+  [ -n "${group[$g]+x}" ] || { echo "deps.sh: no group '$g' (build, demo, gate, test, bench)" >&2; exit 2; }
   read -r -a more <<<"$(echo ${group[$g]})"
   packages+=("${more[@]}")
 done

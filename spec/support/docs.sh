@@ -22,7 +22,8 @@ for name in login refresh logout reset_password change_password admin_change_pas
     server_url bearer timeout_ms connect_timeout_ms retries http_headers user_agent ca_file ca_path proxy \
     max_response_bytes debug before_request after_success after_error \
     keyset verify kids count reason kid_missing token issuer audience algorithms types leeway \
-    fetch prepare_fetch tfauth.jwks min_refresh_interval shared_dict on_fetch; do
+    fetch prepare_fetch tfauth.jwks min_refresh_interval shared_dict on_fetch \
+    guard auth_request metrics local_path login_url public_origin same_site; do
   grep -q -- "$name" <<<"$text" || missing+=("$name")
 done
 if [ ${#missing[@]} -eq 0 ]; then echo "ok 1 - the reference documents every public name"

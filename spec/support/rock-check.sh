@@ -16,7 +16,7 @@ version=$(sed -n 's/^#define TFAUTH_VERSION "\(.*\)"/\1/p' src/tfauth.h)
 rock=tfauth-$version-1.src.rock
 jit_inc=$(pkg-config --variable=includedir luajit 2>/dev/null || echo /usr/include)/luajit-2.1
 [ -f "$jit_inc/luajit.h" ] || jit_inc=$(pkg-config --cflags-only-I luajit | sed 's/^-I//; s/ .*//')
-echo "1..5"
+echo "1..6"
 n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 notok() { # what log
@@ -89,3 +89,11 @@ if [ "$(grep -c '^cycle ok' "$work/use.log")" -eq 3 ]; then
 else
   notok "an installed copy failed its login cycle" "$work/use.log"
 fi
+# Every Lua module of the checkout is in the source rock's install (tfauth.gate, tfauth.jwks, ...).
+tree=$work/tree-5.4
+missing=$(cd "$root/lua" && for f in tfauth/*.lua; do
+  [ "$f" = tfauth/init.lua ] && [ -f "$tree/share/lua/5.4/tfauth.lua" ] && continue
+  [ -f "$tree/share/lua/5.4/$f" ] || echo "$f"
+done)
+if [ -z "$missing" ]; then ok "the source rock installs every module under lua/tfauth"
+else n=$((n + 1)); echo "not ok $n - the source rock misses: $missing"; fi

@@ -56,6 +56,9 @@ run() {
     luarocks) suite luarocks bash spec/support/rock-check.sh ;;
     examples) suite examples env LUA_CPATH="$root/build/5.4/?.so;;" \
                 bash spec/support/with-backend.sh bash spec/support/examples.sh lua5.4 ;;
+    # The real-browser journey (headless Chromium) against `make demo-gate`.
+    browser) suite browser make -s --no-print-directory demo-gate \
+               DEMO_CMD="/usr/bin/python3 spec/browser/journey.py" ;;
     # Leaks are valgrind's to find (zero definite leaks, below): LeakSanitizer's
     # tracer itself crashes now and then under ptrace-restricted sandboxes.
     asan) suite asan busted_under lua5.4 build/asan \
@@ -72,7 +75,7 @@ run() {
 }
 
 if [ $# -eq 0 ]; then
-  set -- lint docs lua5.4 luajit lua5.3 lua5.2 lua5.1 luarocks examples asan valgrind fuzz endurance
+  set -- lint docs lua5.4 luajit lua5.3 lua5.2 lua5.1 luarocks examples browser asan valgrind fuzz endurance
 fi
 for name in "$@"; do run "$name"; done
 
