@@ -87,6 +87,15 @@ describe("nginx transport over https #nginx", function()
     assert.equal(try("ca", "https://localhost:1", "curl", CA).kind, out.kind)
   end)
 
+  it("reports a trusted server that closes without answering as a network error, not tls", function()
+    -- the handshake and the certificate are fine: the probe must not blame TLS
+    h.script { path = "/api/iam/login", close_without_answer = true, times = 2, listener = "tls" }
+    local out = try("ca", TLS)
+    assert.equal("network", out.kind, cjson.encode(out))
+    assert.is_true(out.retryable)
+    assert.equal(try("ca", TLS, "curl", CA).kind, out.kind)
+  end)
+
   it("refuses to check an IP address (nginx checks DNS names only): tls, documented", function()
     local ip = TLS:gsub("localhost", "127.0.0.1")
     assert.equal("tls", try("ca", ip).kind)

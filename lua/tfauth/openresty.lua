@@ -30,7 +30,9 @@
 -- as for a server that is down; to report a `tls` error as libcurl does,
 -- this module then tries a TLS handshake itself, through a cosocket: give
 -- the http block `lua_ssl_trusted_certificate` (the same CAs) and
--- `lua_ssl_verify_depth 4`, and put the `resolver` at the http or server level.
+-- `lua_ssl_verify_depth 4` (without them the probe trusts nothing, and any
+-- https failure past the TCP connect reads as `tls`), and put the
+-- `resolver` at the http or server level.
 -- @module tfauth.openresty
 local core = require "tfauth.core"
 local session = require "tfauth.session"
