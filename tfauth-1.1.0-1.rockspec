@@ -61,9 +61,9 @@ build = {
     },
     -- The Lua face, one module a line.
     ["tfauth"] = "lua/tfauth/init.lua",
+    ["tfauth.gate"] = "lua/tfauth/gate.lua",
     ["tfauth.jwt"] = "lua/tfauth/jwt.lua",
     ["tfauth.jwks"] = "lua/tfauth/jwks.lua",
-    ["tfauth.gate"] = "lua/tfauth/gate.lua",
     ["tfauth.openresty"] = "lua/tfauth/openresty.lua",
     ["tfauth.safe"] = "lua/tfauth/safe.lua",
     ["tfauth.session"] = "lua/tfauth/session.lua",

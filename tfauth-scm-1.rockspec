@@ -59,12 +59,12 @@ build = {
     },
     -- The Lua face, one module a line.
     ["tfauth"] = "lua/tfauth/init.lua",
+    ["tfauth.gate"] = "lua/tfauth/gate.lua",
     ["tfauth.jwt"] = "lua/tfauth/jwt.lua",
     ["tfauth.jwks"] = "lua/tfauth/jwks.lua",
     ["tfauth.openresty"] = "lua/tfauth/openresty.lua",
     ["tfauth.safe"] = "lua/tfauth/safe.lua",
     ["tfauth.session"] = "lua/tfauth/session.lua",
     ["tfauth.store"] = "lua/tfauth/store.lua",
-    ["tfauth.gate"] = "lua/tfauth/gate.lua",
   },
 }

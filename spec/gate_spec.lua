@@ -30,7 +30,7 @@ local function start_with(prefix, edit)
   local f = assert(io.open(dir .. "/conf/nginx.conf", "w"))
   f:write(conf)
   f:close()
-  local out = sh(("timeout 5 nginx -p %s -c conf/nginx.conf 2>&1; echo \"rc=$?\""):format(dir))
+  local out = sh(("timeout 30 nginx -p %s -c conf/nginx.conf 2>&1; echo \"rc=$?\""):format(dir))
   sh(("kill $(cat %s/nginx.pid 2>/dev/null) 2>/dev/null; sleep 0.1; rm -rf %s"):format(dir, dir))
   return out
 end
