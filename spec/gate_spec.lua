@@ -138,7 +138,12 @@ describe("tfauth.gate #nginx", function()
       assert.equal(401, status)
       assert.is_nil(headers["set-cookie"])
       assert.same({ error = "invalid_credentials" }, cjson.decode(body))
-      assert.equal(400, (http(url .. "/login", { form = { user = "alice" } })))
+      -- without a password (or with an empty one) too: a failed login is 401, never a cookie
+      for _, form in ipairs { { user = "alice" }, { user = "alice", password = "" }, { password = "alice-Secret-1" } } do
+        status, headers = http(url .. "/login", { form = form })
+        assert.equal(401, status)
+        assert.is_nil(headers["set-cookie"])
+      end
     end)
 
     it("signs in with a JSON body too", function()
@@ -696,7 +701,7 @@ describe("tfauth.gate #nginx", function()
       end
       local status = http(url .. "/login?user=alice&password=alice-Secret-1&user=bob", { method = "POST",
         body = "user=alice&user=bob&password=alice-Secret-1", headers = { "Content-Type: application/x-www-form-urlencoded" } })
-      assert.equal(400, status)
+      assert.equal(401, status) -- an ambiguous user is no user: a failed login
       local log = log_of(prefix)
       for user in pairs(h.users) do assert.is_nil(log:find(h.users[user].password, 1, true), "a password in the log") end
       assert.is_nil(log:find("eyJ", 1, true), "a token in the log")
@@ -771,6 +776,40 @@ describe("tfauth.gate cookie and origin settings #nginx", function()
     assert.equal(200, status)
     assert.matches("tfauth_logins_total", body)
   end)
+end)
+
+describe("tfauth.gate cookie settings #nginx", function()
+  local EXPIRED = "=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+  for _, case in ipairs {
+    { '{ secure = true, same_site = "Strict", path = "/", domain = "app.example" }', "tfauth_sid",
+      "; Path=/; Domain=app.example; HttpOnly; Secure; SameSite=Strict", "a Domain: not __Host-" },
+    { '{ secure = true, path = "/app/" }', "tfauth_sid", "; Path=/app/; HttpOnly; Secure; SameSite=Lax",
+      "a Path other than /: not __Host-" },
+    { '{ secure = false }', "tfauth_sid", "; Path=/; HttpOnly; SameSite=Lax", "not Secure: not __Host-" },
+    { '{ secure = true, name = "myapp_session" }', "myapp_session", "; Path=/; HttpOnly; Secure; SameSite=Lax",
+      "cookie.name overrides __Host-tfauth" },
+  } do
+    local conf, name, attributes, why = case[1], case[2], case[3], case[4]
+    it(("cookie = %s: named %s (%s), the same attributes on login and logout"):format(conf, name, why), function()
+      local url, stop = h.start_nginx { workers = 2, env = { TFAUTH_COOKIE = conf } }
+      local ok, err = pcall(function()
+        h.reset()
+        local status, headers = http(url .. "/login", { form = { user = "alice", password = h.users.alice.password } })
+        assert.equal(200, status)
+        local cookie = first(headers, "set-cookie")
+        local value = cookie:match("^" .. name:gsub("%p", "%%%0") .. "=(%x+)" .. attributes:gsub("%p", "%%%0") .. "$")
+        assert.truthy(value, cookie)
+        local got = cjson.decode(select(3, http(url .. "/app/x", { headers = { "Cookie: " .. name .. "=" .. value } })))
+        assert.equal("alice", got.headers["x-auth-request-user"])
+        status, headers = http(url .. "/logout", { method = "POST", headers = { "Cookie: " .. name .. "=" .. value } })
+        assert.equal(200, status)
+        assert.equal(name .. EXPIRED .. attributes, first(headers, "set-cookie"))
+        assert.equal(401, (http(url .. "/app/x", { headers = { "Cookie: " .. name .. "=" .. value } })))
+      end)
+      stop()
+      assert(ok, err)
+    end)
+  end
 end)
 
 describe("tfauth.gate without the key set #nginx", function()

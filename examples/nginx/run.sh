@@ -9,6 +9,7 @@
 #   TFAUTH_ISSUER=URL          accept Authorization: Bearer tokens of this realm
 #   TFAUTH_AUDIENCE=aud        their audience (default fndtn-api)
 #   TFAUTH_SECURE=true|false   the cookie's Secure flag (default false: plain http on loopback)
+#   TFAUTH_COOKIE='{ ... }'     the whole cookie table (overrides TFAUTH_SECURE)
 #   TFAUTH_PUBLIC_ORIGIN=URL   the origin cross-site checks compare with
 #   TFAUTH_CA_FILE=path        CAs trusted for the auth API (default: the system's bundle)
 #   TFAUTH_RESOLVER=ADDR[:PORT] nginx's resolver, for a server_url that names a host
@@ -35,7 +36,10 @@ if [ -n "${TFAUTH_ISSUER:-}" ]; then
 fi
 origin=""; [ -n "${TFAUTH_PUBLIC_ORIGIN:-}" ] && origin="public_origin = \"$TFAUTH_PUBLIC_ORIGIN\","
 resolver=""; [ -n "${TFAUTH_RESOLVER:-}" ] && resolver="resolver $TFAUTH_RESOLVER ipv6=off;"
-sed -e "s|@USER@|$user|; s|@WORKERS@|$workers|; s|@PREFIX@|$prefix|g; s|@PORT@|$port|" \
+cookie=""
+[ -n "${TFAUTH_COOKIE:-}" ] && cookie="s|cookie = { secure = @SECURE@, same_site = \"Lax\" }|cookie = $TFAUTH_COOKIE|"
+sed -e "$cookie" \
+    -e "s|@USER@|$user|; s|@WORKERS@|$workers|; s|@PREFIX@|$prefix|g; s|@PORT@|$port|" \
     -e "s|@BACKEND@|$backend|; s|@ROOT@|$root|g; s|@SKEW@|$skew|; s|@EXTRA_CONF@|$include|" \
     -e "s|@EXTRA_LUA@|$lua_extra|; s|@STORE@|$store|; s|@KEYS@|$keys|; s|@BEARER@|$bearer|" \
     -e "s|@SECURE@|${TFAUTH_SECURE:-false}|; s|@PUBLIC_ORIGIN@|$origin|; s|@RESOLVER@|$resolver|" \

@@ -901,7 +901,8 @@ local function end_session(sid, entry)
   return C.store:delete("s:" .. sid)
 end
 
-local LOGIN_STATUS = { invalid = 401, missing = 400, unavailable = 503, cross_site = 403 }
+-- A sign-in without a user or password failed like a wrong one: 401 (gate.md: "a failed login answers 401").
+local LOGIN_STATUS = { invalid = 401, missing = 401, unavailable = 503, cross_site = 403 }
 local LOGIN_ERROR = { invalid = "invalid_credentials", missing = "invalid_request", unavailable = "unavailable",
   cross_site = "cross_site_request" }
 
@@ -951,7 +952,7 @@ end
 -- `user`, `password`, optional `rd`): signs in at the auth API; on success a new
 -- session id in the cookie (`HttpOnly`, `Secure` unless `cookie.secure = false`,
 -- `SameSite`, `Path`) and 303 to `rd` when given (a local path, else `/`), or
--- 200 JSON `{"user": ...}`. Failures: 401 (wrong credentials), 400 (missing),
+-- 200 JSON `{"user": ...}`. Failures: 401 (wrong or missing credentials),
 -- 403 (posted from another origin: `Origin`, or `Referer`, names another one),
 -- 503 (auth API or store unavailable), as the page again with the reason for a
 -- form sent from it, else JSON `{"error": ...}`; no cookie is set.
