@@ -284,14 +284,32 @@ describe("tfauth.gate #nginx", function()
     end)
 
     it("auth_request: 401 sends browsers to sign in (error_page), 403 when the rules refuse", function()
-      local status, headers = get("/ar/x?a=1", { jar = false })
+      local status, headers = get("/ar/x?a=1", { jar = false, headers = { "Accept: text/html" } })
       assert.equal(302, status)
       assert.equal("/login?rd=%2Far%2Fx%3Fa%3D1", first(headers, "location"))
+      assert.equal("no-store", first(headers, "cache-control"))
+      -- not a browser's GET: signin() keeps the 401, as the guard answers it
+      local body
+      for _, opts in ipairs { { headers = { "Accept: application/json" } }, { method = "POST",
+        headers = { "Accept: text/html" } }, {} } do
+        opts.jar = false
+        status, headers, body = get("/ar/x", opts)
+        assert.equal(401, status)
+        assert.equal('Bearer realm="tfauth"', first(headers, "www-authenticate"))
+        assert.is_nil(headers.location)
+        assert.same({ error = "unauthenticated" }, cjson.decode(body))
+      end
+      if has_jwks and issuer then
+        status, headers, body = get("/ar/x", { jar = false, headers = { "Authorization: Bearer a.b.c" } })
+        assert.equal(401, status)
+        assert.equal('Bearer realm="tfauth", error="invalid_token"', first(headers, "www-authenticate"))
+        assert.same({ error = "invalid_token" }, cjson.decode(body))
+      end
       login("alice")
       assert.equal(403, (get("/ar-admin/x")))
       jar = os.tmpname()
       login("admin")
-      local _, body
+      local _
       status, _, body = get("/ar-admin/x")
       assert.equal(200, status)
       assert.equal("admin", upstream(body)["x-auth-request-user"])
@@ -603,8 +621,11 @@ describe("tfauth.gate #nginx", function()
       assert.equal("admin", upstream(body)["x-auth-request-user"])
       assert.equal(200, (bearer("/ar-admin/x", tokens.admin.access_token)))
       assert.equal(403, (bearer("/ar-admin/x", tokens.alice.access_token)))
-      -- the snippet's error_page 401 sends every refusal to the sign-in page
-      assert.equal(302, (bearer("/ar/x", "a.b.c", { headers = { "Accept: application/json" } })))
+      -- the snippet's error_page 401 (signin()) keeps an API's 401 and its invalid_token
+      local headers
+      status, headers = bearer("/ar/x", "a.b.c", { headers = { "Accept: application/json" } })
+      assert.equal(401, status)
+      assert.equal('Bearer realm="tfauth", error="invalid_token"', headers["www-authenticate"][1])
     end)
   end)
 

@@ -11,8 +11,8 @@
 --      shared_dict = "tfauth_gate",                            -- JWKS, metrics
 --    }
 --
--- then `guard(rules)` in `access_by_lua`, `auth_request(rules)`, `login()`,
--- `logout()` and `metrics()` in `content_by_lua` (see the README's "Protect a
+-- then `guard(rules)` in `access_by_lua`, `auth_request(rules)`, `signin()`,
+-- `login()`, `logout()` and `metrics()` in `content_by_lua` (see the README's "Protect a
 -- service" and `examples/nginx/nginx.conf`).
 --
 -- **Two ways in.** A session cookie: `login()` keeps the tokens server-side,
@@ -778,6 +778,20 @@ function gate.auth_request(rules)
   no_store()
   ngx.status = 204
   return ngx.exit(ngx.HTTP_NO_CONTENT)
+end
+
+--- For `error_page 401 = @signin` in a location guarded by `auth_request`, in
+-- the named location's `content_by_lua`: the guard's own answer to someone
+-- unauthenticated. A `GET` whose `Accept` prefers `text/html` is redirected
+-- (302) to `login_url?rd=<the original request URI, percent-encoded>`; anything
+-- else keeps the 401, with the `WWW-Authenticate` that `auth_request()` sent
+-- (nginx copies it onto the answer) and a JSON body `{"error": ...}`.
+function gate.signin()
+  configured()
+  local challenge = ngx.header["WWW-Authenticate"]
+  local detail = type(challenge) == "string" and challenge:find('error="invalid_token"', 1, true) and "invalid_token"
+    or nil
+  return refusal("unauthenticated", detail)
 end
 
 -- ------------------------------------------------------------------------
