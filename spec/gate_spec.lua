@@ -99,6 +99,20 @@ describe("tfauth.gate #nginx", function()
       end)
     end
 
+    for _, audience in ipairs { '{ "fndtn-api", "account" }', "false" } do
+      it("starts with bearer.audience = " .. audience .. " (a list, or explicitly unchecked)", function()
+        local out = start_with(prefix, function(conf)
+          conf = conf:gsub("bearer = {.-},\n", "\n")
+          local n
+          conf, n = conf:gsub('shared_dict = "tfauth_gate",', 'shared_dict = "tfauth_gate", bearer = { '
+            .. 'issuer = "http://127.0.0.1:1/realms/x", audience = ' .. audience .. ' },', 1)
+          assert.equal(1, n)
+          return conf
+        end)
+        assert.matches("rc=0", out)
+      end)
+    end
+
     it("starts with the example's configuration (the cases above change one thing each)", function()
       local out = start_with(prefix, function(conf) return conf end)
       assert.matches("rc=0", out)
@@ -454,6 +468,21 @@ describe("tfauth.gate #nginx", function()
         assert.equal(case[2], first(headers, "location"))
       end)
     end
+
+    it("is sent as the path even where nginx's absolute_redirect is on (gate.md's example), whatever Host says", function()
+      local evil = { "Host: evil.example", "Accept: text/html" }
+      local status, headers = http(url .. "/t/abs/app/x?a=1", { jar = false, headers = evil })
+      assert.equal(302, status)
+      assert.equal("/login?rd=%2Ft%2Fabs%2Fapp%2Fx%3Fa%3D1", first(headers, "location"))
+      status, headers = http(url .. "/t/abs/login", { jar = jar, headers = { "Host: evil.example" },
+        form = { user = "bob", password = h.users.bob.password, rd = "/app/y?b=2" } })
+      assert.equal(303, status)
+      assert.equal("/app/y?b=2", first(headers, "location"))
+      status, headers = http(url .. "/t/abs/logout", { method = "POST", jar = jar, headers = { "Host: evil.example" },
+        form = { rd = "/bye" } })
+      assert.equal(303, status)
+      assert.equal("/bye", first(headers, "location"))
+    end)
 
     it("is decoded once, from the query too, and so for logout", function()
       local status, headers = http(url .. "/login?rd=%2F%2Fevil.example", { jar = jar,
