@@ -165,6 +165,10 @@ describe("tfauth.gate #nginx", function()
         body = cjson.encode { user = "bob", password = h.users.bob.password } })
       assert.equal(200, status)
       assert.same({ user = "bob" }, cjson.decode(body))
+      -- labelled as a form (curl -d's default): still read as JSON
+      status, _, body = http(url .. "/login", { headers = { "Content-Type: application/x-www-form-urlencoded" },
+        body = cjson.encode { user = "alice", password = h.users.alice.password, rd = "/app/j" } })
+      assert.equal(303, status, body)
       assert.equal("bob", upstream(select(3, get("/app/x")))["x-auth-request-user"])
     end)
 

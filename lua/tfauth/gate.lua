@@ -894,10 +894,12 @@ end
 local function posted()
   ngx.req.read_body()
   local content_type = (ngx.var.content_type or ""):lower()
-  if content_type:find("^application/x%-www%-form%-urlencoded") then
+  local body = ngx.req.get_body_data()
+  -- `curl -d '{"user": ...}'` labels a JSON body as a form: a body that is
+  -- a JSON object is read as one whatever its label (no form field starts with "{").
+  if content_type:find("^application/x%-www%-form%-urlencoded") and not (body and body:find("^%s*{")) then
     return ngx.req.get_post_args(100), true
   end
-  local body = ngx.req.get_body_data()
   if not body or body == "" then return {}, false end
   local ok, args = pcall(json.decode, body)
   if ok and type(args) == "table" then return args, false end
