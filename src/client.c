@@ -465,10 +465,8 @@ void tf_open_client(lua_State *L, int module) {
                                        {NULL, NULL}};
     size_t i, a;
 
-    luaL_newmetatable(L, TF_CLIENT_MT);
-    luaL_setfuncs(L, meta, 0);
-    lua_newtable(L); /* __index */
-    luaL_setfuncs(L, methods, 0);
+    tf_new_type(L, TF_CLIENT_MT, meta, methods);
+    lua_getfield(L, -1, "__index");
     lua_newtable(L); /* module.operations: every name -> its short name */
     for (i = 0; i < tf_op_count; i++) {
         lua_pushinteger(L, (lua_Integer)i);
@@ -484,9 +482,7 @@ void tf_open_client(lua_State *L, int module) {
         lua_setfield(L, -2, tf_ops[i].name);
     }
     lua_setfield(L, module, "operations");
-    lua_pushvalue(L, -1);
     lua_setfield(L, module, "client_methods"); /* the Lua face adds `session` */
-    lua_setfield(L, -2, "__index");
     lua_pop(L, 1);
 
     lua_pushcfunction(L, client_new);

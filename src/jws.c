@@ -799,19 +799,10 @@ static int jwt_verify(lua_State *L) {
 }
 
 void tf_open_jws(lua_State *L, int module) {
+    static const luaL_Reg meta[] = {
+        {"__gc", keyset_gc}, {"__tostring", keyset_tostring}, {"__len", keyset_count}, {NULL, NULL}};
     static const luaL_Reg methods[] = {{"kids", keyset_kids}, {"count", keyset_count}, {NULL, NULL}};
-    luaL_newmetatable(L, KEYSET_MT);
-    lua_pushcfunction(L, keyset_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, keyset_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pushcfunction(L, keyset_count);
-    lua_setfield(L, -2, "__len");
-    lua_pushliteral(L, KEYSET_MT);
-    lua_setfield(L, -2, "__name");
-    lua_newtable(L);
-    luaL_setfuncs(L, methods, 0);
-    lua_setfield(L, -2, "__index");
+    tf_new_type(L, KEYSET_MT, meta, methods);
     lua_pop(L, 1);
     lua_pushcfunction(L, jwt_keyset);
     lua_setfield(L, module, "jwt_keyset");

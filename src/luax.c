@@ -19,3 +19,16 @@ void tf_push_copy(lua_State *L, int idx, int depth) {
         lua_pop(L, 1);
     }
 }
+
+/* Registers a userdata type in one place: its metatable `name` (also its
+ * __name, which Lua 5.1 and LuaJIT do not set) with the metamethods `meta`,
+ * and an __index table holding `methods`. Leaves the metatable on the stack. */
+void tf_new_type(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods) {
+    luaL_newmetatable(L, name);
+    luaL_setfuncs(L, meta, 0);
+    lua_pushstring(L, name);
+    lua_setfield(L, -2, "__name");
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    lua_setfield(L, -2, "__index");
+}

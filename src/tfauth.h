@@ -231,6 +231,9 @@ int tf_hook_after_error(lua_State *L, int config, const tf_request *req, int err
 void tf_request_set_header(lua_State *L, tf_request *req, const char *name, const char *value);
 /* luax.c: pushes a copy of the table at idx, `depth` levels deep. */
 void tf_push_copy(lua_State *L, int idx, int depth);
+/* luax.c: registers a userdata type: metatable `name` with `meta`, an __index
+ * table of `methods`; leaves the metatable on the stack. */
+void tf_new_type(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods);
 
 /* json.c: the private lua-cjson instance, made by tf_open_json */
 void tf_open_json(lua_State *L);
