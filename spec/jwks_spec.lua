@@ -252,6 +252,19 @@ describe("tfauth.jwks", function()
       assert.same({ ok = 1, failed = 2 }, fetches)
     end)
 
+    it("honours timeout_ms: a JWKS slower than it leaves no set, an error of kind timeout", function()
+      local keys, fetches = realm { timeout_ms = 300 }
+      local token = access_token()
+      h.script { path = CERTS, delay_ms = 5000, times = 1 }
+      local started = os.time()
+      local err = error_of(keys.verify, keys, token, ACCESS)
+      assert.equal("timeout", err.kind, err.message)
+      assert.equal("jwks.fetch", err.operation)
+      assert.equal("timeout", err.cause.kind)
+      assert.is_true(os.time() - started < 4, "the fetch was not cut at timeout_ms")
+      assert.same({ ok = 0, failed = 1 }, fetches)
+    end)
+
     it("fails a fetch whose answer is not 2xx, not JSON, over 1 MiB, or holds no usable key", function()
       local cases = {
         { answer = { status = 404, body = '{"error":"not found"}' }, kind = "http" },

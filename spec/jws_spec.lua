@@ -63,6 +63,13 @@ local function claims(extra)
   return c
 end
 
+-- The claims' JSON with exp twice: first, then last.
+local function repeated_exp(first, last)
+  local c = claims()
+  c.exp = nil
+  return '{"exp":' .. first .. "," .. cjson.encode(c):sub(2, -2) .. ',"exp":' .. last .. "}"
+end
+
 local request = {
   keys = {
     rsa = { kty = "RSA", size = 2048 }, rsa2 = { kty = "RSA", size = 2048 },
@@ -110,6 +117,16 @@ local request = {
     crit = { key = "rsa", alg = "RS256", raw = true, header = { crit = { "exp" }, exp = 1 }, claims = claims() },
     crit_empty = { key = "rsa", alg = "RS256", raw = true, header = { crit = {} }, claims = claims() },
     rs_with_ec = { key = "p256", alg = "ES256", kid = "rsa", raw = true, claims = claims() },
+    -- exactly at the 16 KiB cap, and one byte over it (a claim "pad" sized by mint.py)
+    at_16k = { key = "rsa", alg = "RS256", raw = true, length = 16384, claims = claims() },
+    over_16k_by_one = { key = "rsa", alg = "RS256", raw = true, length = 16385, claims = claims() },
+    -- repeated member names, framed by hand: the last one counts
+    dup_alg_rs256_last = { key = "rsa", alg = "RS256", raw = true,
+                           header_json = '{"alg":"none","kid":"rsa","alg":"RS256"}', claims = claims() },
+    dup_alg_none_last = { key = "rsa", alg = "RS256", raw = true,
+                          header_json = '{"alg":"RS256","kid":"rsa","alg":"none"}', claims = claims() },
+    dup_exp_future_last = { key = "rsa", alg = "RS256", raw = true, payload_json = repeated_exp(NOW - 100, NOW + 600) },
+    dup_exp_past_last = { key = "rsa", alg = "RS256", raw = true, payload_json = repeated_exp(NOW + 600, NOW - 100) },
   },
 }
 
@@ -461,6 +478,21 @@ describe("jwt.verify", function()
     end)
   end)
 
+  describe("repeated member names", function()
+    it("in the header, the last one counts", function()
+      local c, h = jwt.verify(mint().tokens.dup_alg_rs256_last, all_keys(), OPTS)
+      assert.equal(ISS, c.iss)
+      assert.equal("RS256", h.alg)
+      refused("algorithm", mint().tokens.dup_alg_none_last)
+    end)
+
+    it("in the claims, the last one counts", function()
+      local c = jwt.verify(mint().tokens.dup_exp_future_last, all_keys(), OPTS)
+      assert.equal(NOW + 600, c.exp)
+      refused("expired", mint().tokens.dup_exp_past_last)
+    end)
+  end)
+
   describe("shapes", function()
     local function good() return mint().tokens.RS256 end
 
@@ -501,6 +533,14 @@ describe("jwt.verify", function()
                                 '{"alg":256}', '{"alg":"RS256","kid":7}' } do
         refused("malformed", join(b64(header), p, s))
       end
+    end)
+
+    it("takes a token of exactly 16 KiB (16384 bytes) and refuses one byte more", function()
+      local at, over = mint().tokens.at_16k, mint().tokens.over_16k_by_one
+      assert.equal(16384, #at)
+      assert.equal(16385, #over)
+      assert.equal(ISS, jwt.verify(at, all_keys(), OPTS).iss)
+      refused("malformed", over)
     end)
 
     it("refuses tokens over 16 KiB; one just under verifies", function()
