@@ -287,6 +287,19 @@ describe("tfauth.jwks", function()
       end
     end)
 
+    it("takes a JWKS of exactly 1 MiB, and fails one byte over it", function()
+      local text = cjson.encode(h.jwks())
+      local exact = text .. (" "):rep(1048576 - #text) -- JSON allows trailing whitespace
+      assert.equal(1048576, #exact)
+      local token = access_token()
+      h.script { path = CERTS, body = exact }
+      assert.equal("alice", realm():verify(token, ACCESS).preferred_username)
+      h.script { path = CERTS, body = exact .. " " }
+      local err = refused(realm(), token)
+      assert.equal("response", err.cause.kind)
+      assert.matches("larger than max_response_bytes", err.cause.message, 1, true)
+    end)
+
     it("keeps the last good set when the new one holds no usable key", function()
       local keys = realm { ttl = 1 }
       local token = access_token()

@@ -90,6 +90,7 @@ local request = {
     ES512 = { key = "p521", alg = "ES512", claims = claims() },
     EdDSA = { key = "ed", alg = "EdDSA", claims = claims() },
     no_kid = { key = "rsa2", alg = "RS256", kid = cjson.null, claims = claims() },
+    es384_no_kid = { key = "p384", alg = "ES384", kid = cjson.null, claims = claims() },
     id_token = { key = "rsa", alg = "RS256", claims = claims { typ = "ID", aud = "fndtn-web" } },
     refresh_typ = { key = "rsa", alg = "RS256", claims = claims { typ = "Refresh" } },
     no_typ = { key = "rsa", alg = "RS256", claims = claims { typ = cjson.null } },
@@ -356,6 +357,24 @@ describe("jwt.verify", function()
     it("a kid naming a key of another type is refused as key, not kid_missing", function()
       local err = refused("key", mint().tokens.rs_with_ec, all_keys(), opts { algorithms = { "ES256" } })
       assert.is_nil(err.kid_missing)
+    end)
+
+    it("binds each algorithm to its key type and curve exactly", function()
+      local o = opts { algorithms = { "RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA" } }
+      -- a header naming a key of the set whose curve or type is not the alg's: key, not kid_missing
+      for _, case in ipairs {
+        { "ES256", "p384" }, { "ES256", "p521" }, { "ES384", "p256" }, { "ES512", "p384" },
+        { "EdDSA", "p256" }, { "ES256", "ed" }, { "RS256", "ed" }, { "PS256", "p256" }, { "EdDSA", "rsa" },
+      } do
+        local alg, kid = case[1], case[2]
+        local _, p, s = split(mint().tokens[alg])
+        local err = refused("key", join(b64(cjson.encode { alg = alg, kid = kid }), p, s), all_keys(), o)
+        assert.is_nil(err.kid_missing, alg .. " with " .. kid)
+      end
+      -- without a kid, only keys of the alg's own curve are tried
+      local no_kid = mint().tokens.es384_no_kid
+      refused("key", no_kid, jwt.keyset(jwks_of("p256", "p521", "ed", "rsa")), o)
+      assert.equal(ISS, jwt.verify(no_kid, jwt.keyset(jwks_of("p256", "p384", "p521")), o).iss)
     end)
 
     it("a key whose JWK names an alg verifies only that alg", function()
