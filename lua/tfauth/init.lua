@@ -275,8 +275,8 @@ end
 -- @field attempts how many attempts were made
 -- @field retryable whether another attempt could succeed (429, 5xx gateway errors, timeouts, network)
 -- @field expired set by a session whose refresh token was rejected
--- @field reason for `token` errors: `malformed`, `algorithm`, `key`, `signature`, `expired`,
--- `not_yet_valid`, `issuer`, `audience` or `type`
+-- @field reason for `token` errors: "malformed", "algorithm", "key", "signature", "expired",
+-- "not_yet_valid", "issuer", "audience" or "type"
 -- @field kid_missing for `token` errors of reason `key`: true when the token's `kid` is not in the set
 
 return tfauth
