@@ -252,6 +252,19 @@ describe("tfauth.jwks", function()
       assert.same({ ok = 1, failed = 2 }, fetches)
     end)
 
+    it("honours timeout_ms: a JWKS slower than it leaves no set, an error of kind timeout", function()
+      local keys, fetches = realm { timeout_ms = 300 }
+      local token = access_token()
+      h.script { path = CERTS, delay_ms = 5000, times = 1 }
+      local started = os.time()
+      local err = error_of(keys.verify, keys, token, ACCESS)
+      assert.equal("timeout", err.kind, err.message)
+      assert.equal("jwks.fetch", err.operation)
+      assert.equal("timeout", err.cause.kind)
+      assert.is_true(os.time() - started < 4, "the fetch was not cut at timeout_ms")
+      assert.same({ ok = 0, failed = 1 }, fetches)
+    end)
+
     it("fails a fetch whose answer is not 2xx, not JSON, over 1 MiB, or holds no usable key", function()
       local cases = {
         { answer = { status = 404, body = '{"error":"not found"}' }, kind = "http" },
@@ -272,6 +285,19 @@ describe("tfauth.jwks", function()
         assert.equal(1, count(CERTS), "case " .. i)
         -- the last good set is kept: here there is none, so it stays unavailable
       end
+    end)
+
+    it("takes a JWKS of exactly 1 MiB, and fails one byte over it", function()
+      local text = cjson.encode(h.jwks())
+      local exact = text .. (" "):rep(1048576 - #text) -- JSON allows trailing whitespace
+      assert.equal(1048576, #exact)
+      local token = access_token()
+      h.script { path = CERTS, body = exact }
+      assert.equal("alice", realm():verify(token, ACCESS).preferred_username)
+      h.script { path = CERTS, body = exact .. " " }
+      local err = refused(realm(), token)
+      assert.equal("response", err.cause.kind)
+      assert.matches("larger than max_response_bytes", err.cause.message, 1, true)
     end)
 
     it("keeps the last good set when the new one holds no usable key", function()

@@ -63,6 +63,13 @@ local function claims(extra)
   return c
 end
 
+-- The claims' JSON with exp twice: first, then last.
+local function repeated_exp(first, last)
+  local c = claims()
+  c.exp = nil
+  return '{"exp":' .. first .. "," .. cjson.encode(c):sub(2, -2) .. ',"exp":' .. last .. "}"
+end
+
 local request = {
   keys = {
     rsa = { kty = "RSA", size = 2048 }, rsa2 = { kty = "RSA", size = 2048 },
@@ -83,6 +90,7 @@ local request = {
     ES512 = { key = "p521", alg = "ES512", claims = claims() },
     EdDSA = { key = "ed", alg = "EdDSA", claims = claims() },
     no_kid = { key = "rsa2", alg = "RS256", kid = cjson.null, claims = claims() },
+    es384_no_kid = { key = "p384", alg = "ES384", kid = cjson.null, claims = claims() },
     id_token = { key = "rsa", alg = "RS256", claims = claims { typ = "ID", aud = "fndtn-web" } },
     refresh_typ = { key = "rsa", alg = "RS256", claims = claims { typ = "Refresh" } },
     no_typ = { key = "rsa", alg = "RS256", claims = claims { typ = cjson.null } },
@@ -110,6 +118,16 @@ local request = {
     crit = { key = "rsa", alg = "RS256", raw = true, header = { crit = { "exp" }, exp = 1 }, claims = claims() },
     crit_empty = { key = "rsa", alg = "RS256", raw = true, header = { crit = {} }, claims = claims() },
     rs_with_ec = { key = "p256", alg = "ES256", kid = "rsa", raw = true, claims = claims() },
+    -- exactly at the 16 KiB cap, and one byte over it (a claim "pad" sized by mint.py)
+    at_16k = { key = "rsa", alg = "RS256", raw = true, length = 16384, claims = claims() },
+    over_16k_by_one = { key = "rsa", alg = "RS256", raw = true, length = 16385, claims = claims() },
+    -- repeated member names, framed by hand: the last one counts
+    dup_alg_rs256_last = { key = "rsa", alg = "RS256", raw = true,
+                           header_json = '{"alg":"none","kid":"rsa","alg":"RS256"}', claims = claims() },
+    dup_alg_none_last = { key = "rsa", alg = "RS256", raw = true,
+                          header_json = '{"alg":"RS256","kid":"rsa","alg":"none"}', claims = claims() },
+    dup_exp_future_last = { key = "rsa", alg = "RS256", raw = true, payload_json = repeated_exp(NOW - 100, NOW + 600) },
+    dup_exp_past_last = { key = "rsa", alg = "RS256", raw = true, payload_json = repeated_exp(NOW + 600, NOW - 100) },
   },
 }
 
@@ -341,6 +359,24 @@ describe("jwt.verify", function()
       assert.is_nil(err.kid_missing)
     end)
 
+    it("binds each algorithm to its key type and curve exactly", function()
+      local o = opts { algorithms = { "RS256", "PS256", "ES256", "ES384", "ES512", "EdDSA" } }
+      -- a header naming a key of the set whose curve or type is not the alg's: key, not kid_missing
+      for _, case in ipairs {
+        { "ES256", "p384" }, { "ES256", "p521" }, { "ES384", "p256" }, { "ES512", "p384" },
+        { "EdDSA", "p256" }, { "ES256", "ed" }, { "RS256", "ed" }, { "PS256", "p256" }, { "EdDSA", "rsa" },
+      } do
+        local alg, kid = case[1], case[2]
+        local _, p, s = split(mint().tokens[alg])
+        local err = refused("key", join(b64(cjson.encode { alg = alg, kid = kid }), p, s), all_keys(), o)
+        assert.is_nil(err.kid_missing, alg .. " with " .. kid)
+      end
+      -- without a kid, only keys of the alg's own curve are tried
+      local no_kid = mint().tokens.es384_no_kid
+      refused("key", no_kid, jwt.keyset(jwks_of("p256", "p521", "ed", "rsa")), o)
+      assert.equal(ISS, jwt.verify(no_kid, jwt.keyset(jwks_of("p256", "p384", "p521")), o).iss)
+    end)
+
     it("a key whose JWK names an alg verifies only that alg", function()
       local k = cjson.decode(cjson.encode(mint().jwks.rsa))
       k.alg = "RS256"
@@ -461,6 +497,21 @@ describe("jwt.verify", function()
     end)
   end)
 
+  describe("repeated member names", function()
+    it("in the header, the last one counts", function()
+      local c, h = jwt.verify(mint().tokens.dup_alg_rs256_last, all_keys(), OPTS)
+      assert.equal(ISS, c.iss)
+      assert.equal("RS256", h.alg)
+      refused("algorithm", mint().tokens.dup_alg_none_last)
+    end)
+
+    it("in the claims, the last one counts", function()
+      local c = jwt.verify(mint().tokens.dup_exp_future_last, all_keys(), OPTS)
+      assert.equal(NOW + 600, c.exp)
+      refused("expired", mint().tokens.dup_exp_past_last)
+    end)
+  end)
+
   describe("shapes", function()
     local function good() return mint().tokens.RS256 end
 
@@ -501,6 +552,14 @@ describe("jwt.verify", function()
                                 '{"alg":256}', '{"alg":"RS256","kid":7}' } do
         refused("malformed", join(b64(header), p, s))
       end
+    end)
+
+    it("takes a token of exactly 16 KiB (16384 bytes) and refuses one byte more", function()
+      local at, over = mint().tokens.at_16k, mint().tokens.over_16k_by_one
+      assert.equal(16384, #at)
+      assert.equal(16385, #over)
+      assert.equal(ISS, jwt.verify(at, all_keys(), OPTS).iss)
+      refused("malformed", over)
     end)
 
     it("refuses tokens over 16 KiB; one just under verifies", function()

@@ -257,7 +257,8 @@ end
 -- nothing was sent), **validation** (HTTP 422), **http** (any other non-2xx, redirects
 -- included), **timeout**, **network** (resolve, connect, send, receive), **tls**
 -- (certificate or handshake), **response** (a 2xx that breaks the contract, or a body
--- over `max_response_bytes`).
+-- over `max_response_bytes`), **token** (`tfauth.jwt.verify` or `tfauth.jwks` refused a
+-- token; `reason` says which check).
 -- @table Error
 -- @field kind one of `kinds`
 -- @field message one line, never holding a secret
@@ -274,5 +275,8 @@ end
 -- @field attempts how many attempts were made
 -- @field retryable whether another attempt could succeed (429, 5xx gateway errors, timeouts, network)
 -- @field expired set by a session whose refresh token was rejected
+-- @field reason for `token` errors: "malformed", "algorithm", "key", "signature", "expired",
+-- "not_yet_valid", "issuer", "audience" or "type"
+-- @field kid_missing for `token` errors of reason `key`: true when the token's `kid` is not in the set
 
 return tfauth

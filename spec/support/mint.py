@@ -11,7 +11,11 @@ stdin, JSON:
                      "header": {...} (extra protected members),
                      "raw": true (frame by hand: any header, "none", HS*),
                      "der": true (ECDSA signature left DER-encoded),
-                     "hmac_key": "pem" (HS*: keyed with the key's public PEM)}}}
+                     "hmac_key": "pem" (HS*: keyed with the key's public PEM),
+                     "header_json", "payload_json": the exact JSON text of each
+                       part (raw framing; repeated member names, say),
+                     "length": N (raw framing; a claim "pad" of "x"s sized so
+                       that the whole token is exactly N bytes)}}}
 stdout, JSON: {"jwks": {KEYNAME: public JWK with kid = KEYNAME}, "tokens": {NAME: token}}
 """
 import base64
@@ -71,6 +75,25 @@ def raw_sign(key, alg, data, der=False, hmac_key=None):
     return r.to_bytes(size, "big") + s.to_bytes(size, "big")
 
 
+def sized(spec, key, header):
+    """The header and payload (JSON text) whose token is exactly spec["length"]
+    bytes: the signature's length is fixed by the key, and a header member
+    "x" of 0-2 characters reaches the one length in four the payload cannot."""
+    sig_len = len(b64(raw_sign(key, spec["alg"], b"probe")))
+    for filler in range(3):
+        head = dict(header, x="y" * filler) if filler else dict(header)
+        head_len = len(b64(json.dumps(head, separators=(",", ":")).encode()))
+        for pad in range(spec["length"]):
+            claims = dict(spec.get("claims", {}), pad="x" * pad)
+            payload = json.dumps(claims, separators=(",", ":"))
+            total = head_len + 1 + len(b64(payload.encode())) + 1 + sig_len
+            if total == spec["length"]:
+                return head, payload
+            if total > spec["length"]:
+                break
+    raise ValueError("no token of exactly %d bytes" % spec["length"])
+
+
 def mint(spec, keys):
     key = keys.get(spec.get("key"))
     header = {"alg": spec["alg"]}
@@ -78,12 +101,15 @@ def mint(spec, keys):
     if kid is not None:
         header["kid"] = kid
     header.update(spec.get("header", {}))
-    payload = json.dumps(spec.get("claims", {}), separators=(",", ":"))
+    payload = spec.get("payload_json") or json.dumps(spec.get("claims", {}), separators=(",", ":"))
     if not spec.get("raw") and not spec.get("der"):
         token = jws.JWS(payload.encode())
         token.add_signature(jwk.JWK.from_pyca(key), alg=spec["alg"], protected=json.dumps(header))
         return token.serialize(compact=True)
-    data = (b64(json.dumps(header, separators=(",", ":")).encode()) + "." + b64(payload.encode())).encode()
+    if spec.get("length"):
+        header, payload = sized(spec, key, header)
+    header_json = spec.get("header_json") or json.dumps(header, separators=(",", ":"))
+    data = (b64(header_json.encode()) + "." + b64(payload.encode())).encode()
     hmac_key = None
     if spec.get("hmac_key") == "pem":
         hmac_key = key.public_key().public_bytes(serialization.Encoding.PEM,
