@@ -132,10 +132,11 @@ describe("argument errors", function()
     { "user_agent with LF", { server_url = SERVER_DEFAULT, user_agent = "a\nb" }, "user_agent" },
     { "tls not a table", { server_url = SERVER_DEFAULT, tls = true }, "tls" },
     { "tls.verify a string", { server_url = SERVER_DEFAULT, tls = { verify = "no" } }, "tls.verify" },
-    { "tls unknown key", { server_url = SERVER_DEFAULT, tls = { insecure = true } }, "insecure" },
+    { "tls unknown key", { server_url = SERVER_DEFAULT, tls = { insecure = true } }, "tls.insecure" },
     { "proxy a table", { server_url = SERVER_DEFAULT, proxy = {} }, "proxy" },
     { "debug a string", { server_url = SERVER_DEFAULT, debug = "yes" }, "debug" },
-    { "retries backoff unknown key", { server_url = SERVER_DEFAULT, retries = { backoff = { initial = 1 } } }, "initial" },
+    { "retries backoff unknown key", { server_url = SERVER_DEFAULT, retries = { backoff = { initial = 1 } } }, "retries.backoff.initial" },
+    { "retries unknown key", { server_url = SERVER_DEFAULT, retries = { tries = 3 } }, "retries.tries" },
   }
   for _, case in ipairs(bad_configs) do
     it("new: " .. case[1], function()
@@ -149,6 +150,17 @@ describe("argument errors", function()
       assert.equal("configure", err2.operation)
     end)
   end
+
+  it("names a nested unknown key by its whole path in err.field", function()
+    for config, field in pairs {
+      [{ tls = { verfy = true } }] = "tls.verfy",
+      [{ retries = { backoff = { initial = 1 } } }] = "retries.backoff.initial",
+      [{ timeout = 5 }] = "timeout",
+    } do
+      config.server_url = h.url
+      assert.equal(field, h.error_of(tfauth.new, config).field)
+    end
+  end)
 
   it("a config value changed after new has no effect", function()
     local headers = { ["X-A"] = "1" }

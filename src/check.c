@@ -147,7 +147,7 @@ void tf_check_headers(lua_State *L, const char *op, const char *field, int idx) 
     }
 }
 
-void tf_check_keys(lua_State *L, const char *op, const char *what, int idx,
+void tf_check_keys(lua_State *L, const char *op, const char *what, const char *parent, int idx,
                    const char *const *names) {
     idx = lua_absindex(L, idx);
     lua_pushnil(L);
@@ -156,7 +156,10 @@ void tf_check_keys(lua_State *L, const char *op, const char *what, int idx,
         const char *const *n = names;
         while (key && *n && strcmp(*n, key) != 0) n++;
         if (!key || !*n) {
-            if (!key) tf_argerror(L, op, what, "keys must be names, got a %s key", tf_type_name(L, -2));
+            if (!key)
+                tf_argerror(L, op, parent ? parent : what, "keys must be names, got a %s key",
+                            tf_type_name(L, -2));
+            if (parent) key = lua_pushfstring(L, "%s.%s", parent, key);
             tf_argerror(L, op, key, "is not a known %s", what);
         }
         lua_pop(L, 1);
@@ -174,7 +177,7 @@ void tf_check_retries(lua_State *L, const char *op, const char *field, int idx) 
     if (lua_isnil(L, idx)) return;
     if (!lua_istable(L, idx))
         tf_argerror(L, op, field, "expected a RetryConfig table, got %s", tf_type_name(L, idx));
-    tf_check_keys(L, op, "RetryConfig field", idx, keys);
+    tf_check_keys(L, op, "RetryConfig field", field, idx, keys);
     lua_getfield(L, idx, "strategy");
     if (!lua_isnil(L, -1) && (lua_type(L, -1) != LUA_TSTRING ||
                               (strcmp(lua_tostring(L, -1), "backoff") != 0 &&
@@ -188,7 +191,7 @@ void tf_check_retries(lua_State *L, const char *op, const char *field, int idx) 
     if (!lua_isnil(L, -1)) {
         if (!lua_istable(L, -1))
             tf_argerror(L, op, "retries.backoff", "expected a table, got %s", tf_type_name(L, -1));
-        tf_check_keys(L, op, "backoff field", -1, backoff_keys);
+        tf_check_keys(L, op, "backoff field", "retries.backoff", -1, backoff_keys);
         for (i = 0; backoff_keys[i]; i++) {
             lua_getfield(L, -1, backoff_keys[i]);
             if (!lua_isnil(L, -1) && (lua_type(L, -1) != LUA_TNUMBER || lua_tonumber(L, -1) < 0 ||

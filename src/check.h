@@ -24,8 +24,10 @@ long tf_check_positive(lua_State *L, const char *op, const char *field, int idx,
 /* A table of header name -> value, none of them one tfauth sets itself. */
 void tf_check_headers(lua_State *L, const char *op, const char *field, int idx);
 void tf_check_retries(lua_State *L, const char *op, const char *field, int idx);
-/* Raises when the table at idx has a key that is not in names (NULL-ended). */
-void tf_check_keys(lua_State *L, const char *op, const char *what, int idx,
+/* Raises when the table at idx has a key that is not in names (NULL-ended).
+ * The error's field is the key, under `parent` when the table is a nested
+ * one ("tls.verfy"); parent is NULL at the top level. */
+void tf_check_keys(lua_State *L, const char *op, const char *what, const char *parent, int idx,
                    const char *const *names);
 
 #endif

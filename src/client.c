@@ -64,7 +64,7 @@ static void check_tls(lua_State *L, const char *op, int cfg, tf_transport_config
     if (lua_isnil(L, -1)) return;
     if (!lua_istable(L, -1)) tf_argerror(L, op, "tls", "expected a table, got %s", tf_type_name(L, -1));
     t = lua_gettop(L);
-    tf_check_keys(L, op, "tls field", t, tls_keys);
+    tf_check_keys(L, op, "tls field", "tls", t, tls_keys);
     lua_getfield(L, t, "verify");
     if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
         tf_argerror(L, op, "tls.verify", "expected a boolean, got %s", tf_type_name(L, -1));
@@ -92,7 +92,7 @@ static int client_new(lua_State *L) {
     }
     if (!lua_istable(L, 1)) tf_argerror(L, op, "config", "expected a table, got %s", tf_type_name(L, 1));
     cfg = 1;
-    tf_check_keys(L, op, "config field", cfg, config_keys);
+    tf_check_keys(L, op, "config field", NULL, cfg, config_keys);
     memset(&tc, 0, sizeof tc);
 
     get_or_env(L, cfg, "server_url", "TOANFNDTN_SERVER_URL");

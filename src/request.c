@@ -49,7 +49,7 @@ static void check_param_names(lua_State *L, const tf_op *op, int params) {
     int i, n = 0;
     for (i = 0; i < TF_MAX_PARAMS && op->params[i].name; i++) names[n++] = op->params[i].name;
     names[n] = NULL;
-    tf_check_keys(L, op->name, "parameter", params, names);
+    tf_check_keys(L, op->name, "parameter", NULL, params, names);
 }
 
 static void check_segment(lua_State *L, const tf_op *op, const tf_param *p, const char *s) {
@@ -215,7 +215,7 @@ static int check_overrides(lua_State *L, tf_request *req, int overrides, const c
     if (!overrides || lua_isnil(L, overrides)) return 0;
     if (!lua_istable(L, overrides))
         tf_argerror(L, op, "overrides", "expected a table, got %s", tf_type_name(L, overrides));
-    tf_check_keys(L, op, "per-call override", overrides, keys);
+    tf_check_keys(L, op, "per-call override", NULL, overrides, keys);
     lua_getfield(L, overrides, "retries");
     tf_check_retries(L, op, "retries", -1);
     if (!lua_isnil(L, -1)) tf_retry_read(L, -1, &req->retry); /* read now: the caller's table */
