@@ -135,7 +135,8 @@ describe("argument errors", function()
     { "tls unknown key", { server_url = SERVER_DEFAULT, tls = { insecure = true } }, "tls.insecure" },
     { "proxy a table", { server_url = SERVER_DEFAULT, proxy = {} }, "proxy" },
     { "debug a string", { server_url = SERVER_DEFAULT, debug = "yes" }, "debug" },
-    { "retries backoff unknown key", { server_url = SERVER_DEFAULT, retries = { backoff = { initial = 1 } } }, "retries.backoff.initial" },
+    { "retries backoff unknown key", { server_url = SERVER_DEFAULT, retries = { backoff = { initial = 1 } } },
+      "retries.backoff.initial" },
     { "retries unknown key", { server_url = SERVER_DEFAULT, retries = { tries = 3 } }, "retries.tries" },
   }
   for _, case in ipairs(bad_configs) do
