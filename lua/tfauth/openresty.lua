@@ -26,7 +26,7 @@
 --
 -- nginx checks the certificate's DNS names only (`X509_check_host`): an
 -- https `server_url` must name a host, not an IP address, and nginx needs a
--- `resolver` for it. nginx's answer to a refused certificate is a bare 502,
+-- `resolver` for it (except `localhost`, dialled as 127.0.0.1). nginx's answer to a refused certificate is a bare 502,
 -- as for a server that is down; to report a `tls` error as libcurl does,
 -- this module then tries a TLS handshake itself, through a cosocket: give
 -- the http block `lua_ssl_trusted_certificate` (the same CAs) and
@@ -60,6 +60,23 @@ local function url_host(url)
   return url:match("^%a+://(%[[^%]]*%])") or url:match("^%a+://([^/:?#]+)")
 end
 
+-- Where nginx connects for host. It resolves names with its own `resolver`
+-- only, never /etc/hosts; "localhost" is loopback by definition (RFC 6761),
+-- so it is dialled as 127.0.0.1 without one, while TLS still sends and checks
+-- the name "localhost" (`proxy_ssl_name $tfauth_host`, the probe's handshake).
+local function address_of(host)
+  if host and host:lower() == "localhost" then return "127.0.0.1" end
+  return host
+end
+
+-- The URL proxy_pass dials: host replaced by address_of(host).
+local function dialled(url)
+  local host = url_host(url)
+  if address_of(host) == host then return url end
+  local scheme, rest = url:match("^(%a+://)[^/:?#]+(.*)$")
+  return scheme .. address_of(host) .. rest
+end
+
 --- For the internal location's rewrite phase: replaces the headers the
 -- subrequest inherited from the client's request with tfauth's, and sets
 -- `$tfauth_url` and, when the location declares it, `$tfauth_host` (the
@@ -73,7 +90,7 @@ function openresty.subrequest()
     if name:lower() ~= "content-length" or req.method == "GET" then ngx.req.clear_header(name) end
   end
   for name, value in pairs(req.headers) do ngx.req.set_header(name, value) end
-  ngx.var.tfauth_url = req.url
+  ngx.var.tfauth_url = dialled(req.url)
   -- An undeclared variable reads as nil (1.0 configurations lack it).
   if ngx.var.tfauth_host ~= nil then ngx.var.tfauth_host = url_host(req.url) or "" end
 end
@@ -92,7 +109,7 @@ local function handshake_refused(url)
   if not host or host:sub(1, 1) == "[" then return false end
   local sock = ngx.socket.tcp()
   sock:settimeouts(PROBE_TIMEOUT_MS, PROBE_TIMEOUT_MS, PROBE_TIMEOUT_MS)
-  if not sock:connect(host, port) then return false end -- nothing answers: a network error
+  if not sock:connect(address_of(host), port) then return false end -- nothing answers: a network error
   -- Not sslhandshake(false, ...): when the handshake completes without
   -- waiting, lua-nginx-module (0.10.23) answers true even though the
   -- certificate failed verification; asking for the session makes resty.core
