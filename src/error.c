@@ -41,11 +41,13 @@ void tf_error_push(lua_State *L, tf_kind kind, const char *op, const char *fmt, 
 
 static void argerror_push_v(lua_State *L, const char *op, const char *field, const char *fmt,
                             va_list ap) {
-    lua_pushfstring(L, "argument '%s': ", field);
+    /* The problem apart from the field, so that a caller that checks a
+     * config on behalf of another (the gate) can name its own field path
+     * without editing this message. */
     lua_pushvfstring(L, fmt, ap);
-    lua_concat(L, 2);
-    tf_error_push(L, TF_ARGUMENT, op, "%s", lua_tostring(L, -1));
-    lua_remove(L, -2);
+    tf_error_push(L, TF_ARGUMENT, op, "argument '%s': %s", field, lua_tostring(L, -1));
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "problem");
     lua_pushstring(L, field);
     lua_setfield(L, -2, "field");
 }

@@ -39,6 +39,15 @@ local tfauth = {
 -- @function is_error
 tfauth.is_error = core.is_error
 
+--- An `argument` error (not raised): for Lua code that checks its own
+-- configuration and reports it as tfauth does (the gate, the stores).
+-- @string operation what was called, e.g. "gate.init"
+-- @string field the field at fault (a path: "store.tls.verify")
+-- @string problem what is wrong with it
+-- @treturn Error
+-- @function argument_error
+tfauth.argument_error = core.argument_error
+
 --- A new client.
 -- @tparam[opt] table config `server_url` (required, or env `TOANFNDTN_SERVER_URL`;
 -- `http://` or `https://`), `bearer` (string or function called per request; env
@@ -264,6 +273,8 @@ end
 -- @field message one line, never holding a secret
 -- @field operation "login", "refresh", ...
 -- @field field for `argument` errors: the parameter or config field at fault
+-- @field problem for `argument` errors: what is wrong with it, without the field (the
+-- message is "argument '<field>': <problem>"), for a caller that names its own field path
 -- @field status the HTTP status, when a response arrived
 -- @field headers the response headers, names lower-cased
 -- @field body the response body, capped and redacted

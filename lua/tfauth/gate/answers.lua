@@ -1,0 +1,64 @@
+--- How the gate answers: JSON with a status, the security headers of its
+-- pages, `WWW-Authenticate`, and the refusals of guard and auth_request.
+-- @module tfauth.gate.answers
+local json = require("cjson").new()
+local request = require "tfauth.gate.request"
+
+local answers = {}
+
+--- Marks the answer as not to be stored by any cache.
+function answers.no_store()
+  ngx.header["Cache-Control"] = "no-store"
+end
+local no_store = answers.no_store
+
+--- Sends a JSON answer and ends the request.
+function answers.reply(status, body)
+  ngx.status = status
+  ngx.header["Content-Type"] = "application/json"
+  no_store()
+  ngx.print(json.encode(body))
+  return ngx.exit(ngx.HTTP_OK)
+end
+local reply = answers.reply
+
+--- 503 `{"error": "unavailable"}`, with `what` and `err` in the error log.
+function answers.unavailable(what, err)
+  ngx.log(ngx.ERR, "tfauth: ", what, " unavailable: ", tostring(err))
+  return reply(503, { error = "unavailable" })
+end
+
+--- Sets `WWW-Authenticate: Bearer realm="tfauth"`, with an error code if given.
+function answers.www_authenticate(error_code)
+  local value = 'Bearer realm="tfauth"'
+  if error_code then value = value .. ', error="' .. error_code .. '"' end
+  ngx.header["WWW-Authenticate"] = value
+end
+
+--- 302 to the sign-in page, carrying where the browser was going.
+function answers.to_signin(state)
+  no_store()
+  return ngx.redirect(state.login_url .. state.login_sep .. "rd=" .. ngx.escape_uri(ngx.var.request_uri), 302)
+end
+
+--- The answer to a request the gate did not let through: result
+-- ("unauthenticated", "forbidden", "unavailable"), its detail (an error
+-- code, or what was unavailable), and why (for the log).
+function answers.refusal(state, result, detail, why, for_auth_request)
+  if result == "unavailable" then return answers.unavailable(detail, why) end
+  if result == "forbidden" then
+    if detail == "insufficient_scope" then answers.www_authenticate("insufficient_scope") end
+    return reply(403, { error = detail })
+  end
+  if not for_auth_request and request.from_browser() then return answers.to_signin(state) end
+  answers.www_authenticate(detail)
+  return reply(401, { error = detail or "unauthenticated" })
+end
+
+--- 405 with the methods allowed.
+function answers.method_not_allowed(allow)
+  ngx.header["Allow"] = allow
+  return reply(405, { error = "method_not_allowed" })
+end
+
+return answers

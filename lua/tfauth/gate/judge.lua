@@ -1,0 +1,49 @@
+--- The judgement shared by guard and auth_request: who sent this request,
+-- by which credential, and may they pass.
+-- @module tfauth.gate.judge
+local request = require "tfauth.gate.request"
+local identity = require "tfauth.gate.identity"
+local sessions = require "tfauth.gate.sessions"
+
+local judge = {}
+
+-- A bearer request: its outcome, "bearer", and identity or detail.
+local function by_bearer(state, rules, token)
+  local who, failure, why = identity.of_bearer(state, token)
+  if not who then
+    if failure == "unavailable" then return "unavailable", "bearer", "key set", why end
+    return "unauthenticated", "bearer", "invalid_token"
+  end
+  if not identity.allowed_by(rules, who) then return "forbidden", "bearer", "insufficient_scope" end
+  return "allowed", "bearer", who
+end
+
+-- A request without a bearer: judged by its session cookie.
+local function by_session(state, rules)
+  local sid, cookie_from, cookie_to = request.session_id(state)
+  if not sid then return "unauthenticated", "none" end
+  local entry, err = sessions.current(state, sid)
+  if err then return "unavailable", "session", "session store", err end
+  if not entry then return "unauthenticated", "none" end
+  local method = ngx.var.request_method -- the main request's, in auth_request's subrequest too
+  if not request.SAFE_METHODS[method] and request.cross_site(state) then
+    return "forbidden", "session", "cross_site_request"
+  end
+  if not identity.allowed_by(rules, entry.identity) then return "forbidden", "session", "insufficient_scope" end
+  return "allowed", "session", entry.identity, nil, cookie_from, cookie_to
+end
+
+--- outcome ("allowed" | "unauthenticated" | "forbidden" | "unavailable"),
+-- via ("session" | "bearer" | "none"), identity or detail, why (unavailable),
+-- and for a session the span of the gate's cookie in the Cookie header.
+-- A request carrying both a bearer and a session is judged by its bearer.
+function judge.request(state, rules)
+  local authorization = ngx.var.http_authorization
+  if state.bearer and authorization then
+    local token = identity.bearer_token(authorization)
+    if token then return by_bearer(state, rules, token) end
+  end
+  return by_session(state, rules)
+end
+
+return judge

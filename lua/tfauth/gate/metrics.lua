@@ -1,0 +1,152 @@
+--- The gate's metrics, in its shared dict: summed over every worker by
+-- construction. Every series is created at init (`safe_add`: never evicts
+-- anything) and then only incremented in place; a series found missing was
+-- evicted by another writer with `set`, and is said so in the error log.
+-- @module tfauth.gate.metrics
+local metrics = {}
+
+local BUCKETS = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 }
+local OPERATIONS = { "login", "refresh", "logout" }
+local FAMILIES = {
+  { name = "tfauth_gate_requests_total", type = "counter", help = "Requests judged by the gate.",
+    labels = { { "outcome", { "allowed", "unauthenticated", "forbidden", "unavailable" } },
+      { "via", { "session", "bearer", "none" } } } },
+  { name = "tfauth_logins_total", type = "counter", help = "Sign-ins through the gate.",
+    labels = { { "result", { "ok", "failed" } } } },
+  { name = "tfauth_refreshes_total", type = "counter", help = "Session refreshes at the auth API.",
+    labels = { { "result", { "ok", "failed" } } } },
+  { name = "tfauth_jwks_fetches_total", type = "counter", help = "Fetches of the realm's key set.",
+    labels = { { "result", { "ok", "failed" } } } },
+}
+local HISTOGRAM = "tfauth_api_request_duration_seconds"
+
+-- Every series of a family: name{label="value",...} for each combination.
+local function series_of(family)
+  local out = { "" }
+  for _, label in ipairs(family.labels) do
+    local next_out = {}
+    for _, prefix in ipairs(out) do
+      for _, value in ipairs(label[2]) do
+        next_out[#next_out + 1] = prefix .. (prefix == "" and "" or ",") .. label[1] .. '="' .. value .. '"'
+      end
+    end
+    out = next_out
+  end
+  for i, labels in ipairs(out) do out[i] = family.name .. "{" .. labels .. "}" end
+  return out
+end
+
+local function bucket_key(operation, i)
+  return HISTOGRAM .. '_bucket{operation="' .. operation .. '",le="' .. (BUCKETS[i] and tostring(BUCKETS[i]) or "+Inf")
+    .. '"}'
+end
+
+local function all_series()
+  local out = {}
+  for _, family in ipairs(FAMILIES) do
+    for _, key in ipairs(series_of(family)) do out[#out + 1] = key end
+  end
+  for _, operation in ipairs(OPERATIONS) do
+    for i = 1, #BUCKETS + 1 do out[#out + 1] = bucket_key(operation, i) end
+    out[#out + 1] = HISTOGRAM .. '_sum{operation="' .. operation .. '"}'
+    out[#out + 1] = HISTOGRAM .. '_count{operation="' .. operation .. '"}'
+  end
+  return out
+end
+
+--- Creates every series at 0 in dict; nil, err when the dict is too small.
+function metrics.create(dict)
+  for _, key in ipairs(all_series()) do
+    local ok, err = dict:safe_add("m:" .. key, 0)
+    if not ok and err ~= "exists" then return nil, err end
+  end
+  return true
+end
+
+-- series name -> its key in the dict, made once per name
+local DICT_KEY = setmetatable({}, { __index = function(t, name)
+  local key = "m:" .. name
+  t[name] = key
+  return key
+end })
+
+--- Adds n (1) to the series `key`.
+function metrics.count(state, key, n)
+  local dict = state.dict
+  local value, err = dict:incr(DICT_KEY[key], n or 1)
+  if value then return end
+  if err == "not found" then
+    ngx.log(ngx.ERR, "tfauth: metric ", key, " was evicted from lua_shared_dict ", state.dict_name,
+      " (another writer used set on a full dict): give it more memory")
+    local ok, add_err = dict:safe_add("m:" .. key, n or 1)
+    if not ok and add_err ~= "exists" then ngx.log(ngx.ERR, "tfauth: metric ", key, " lost: ", add_err) end
+    return
+  end
+  ngx.log(ngx.ERR, "tfauth: metric ", key, ": ", err)
+end
+local count = metrics.count
+
+local function observe(state, operation, seconds)
+  local slot = #BUCKETS + 1
+  for i, le in ipairs(BUCKETS) do
+    if seconds <= le then slot = i break end
+  end
+  count(state, bucket_key(operation, slot)) -- stored per bucket; render makes them cumulative
+  count(state, HISTOGRAM .. '_sum{operation="' .. operation .. '"}', seconds)
+  count(state, HISTOGRAM .. '_count{operation="' .. operation .. '"}')
+end
+
+--- Runs f(...) under pcall, timing it as the auth API operation `operation`.
+function metrics.timed(state, operation, f, ...)
+  ngx.update_time()
+  local started = ngx.now()
+  local ok, result = pcall(f, ...)
+  ngx.update_time()
+  observe(state, operation, ngx.now() - started)
+  return ok, result
+end
+
+-- The hot path's series names, made once.
+local OUTCOME_KEYS = {}
+for _, result in ipairs(FAMILIES[1].labels[1][2]) do
+  OUTCOME_KEYS[result] = {}
+  for _, via in ipairs(FAMILIES[1].labels[2][2]) do
+    OUTCOME_KEYS[result][via] = 'tfauth_gate_requests_total{outcome="' .. result .. '",via="' .. via .. '"}'
+  end
+end
+
+--- Counts a judged request: outcome (allowed, ...) and via (session, bearer, none).
+function metrics.outcome(state, result, via)
+  count(state, OUTCOME_KEYS[result][via])
+end
+
+--- A counter of a fixed result: ('tfauth_logins_total', 'ok') and the like.
+function metrics.result(state, family, result)
+  count(state, family .. '{result="' .. result .. '"}')
+end
+
+--- The Prometheus text (format 0.0.4) of every series.
+function metrics.render(state)
+  local dict, out = state.dict, {}
+  local function value(key) return dict:get("m:" .. key) or 0 end
+  for _, family in ipairs(FAMILIES) do
+    out[#out + 1] = "# HELP " .. family.name .. " " .. family.help
+    out[#out + 1] = "# TYPE " .. family.name .. " " .. family.type
+    for _, key in ipairs(series_of(family)) do out[#out + 1] = key .. " " .. value(key) end
+  end
+  out[#out + 1] = "# HELP " .. HISTOGRAM .. " Time taken by the auth API's operations, as the gate saw it."
+  out[#out + 1] = "# TYPE " .. HISTOGRAM .. " histogram"
+  for _, operation in ipairs(OPERATIONS) do
+    local cumulative = 0
+    for i = 1, #BUCKETS + 1 do
+      cumulative = cumulative + value(bucket_key(operation, i))
+      out[#out + 1] = bucket_key(operation, i) .. " " .. cumulative
+    end
+    local label = '{operation="' .. operation .. '"}'
+    out[#out + 1] = HISTOGRAM .. "_sum" .. label .. " " .. string.format("%.6f", value(HISTOGRAM .. "_sum" .. label))
+    out[#out + 1] = HISTOGRAM .. "_count" .. label .. " " .. value(HISTOGRAM .. "_count" .. label)
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+return metrics
