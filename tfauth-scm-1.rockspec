@@ -73,6 +73,7 @@ build = {
     ["tfauth.jwt"] = "lua/tfauth/jwt.lua",
     ["tfauth.jwks"] = "lua/tfauth/jwks.lua",
     ["tfauth.openresty"] = "lua/tfauth/openresty.lua",
+    ["tfauth.runtime"] = "lua/tfauth/runtime.lua",
     ["tfauth.safe"] = "lua/tfauth/safe.lua",
     ["tfauth.session"] = "lua/tfauth/session.lua",
     ["tfauth.store"] = "lua/tfauth/store.lua",

@@ -14,6 +14,10 @@ local core = require "tfauth.core"
 local make_client -- below
 local session = require "tfauth.session"
 
+local runtime = require "tfauth.runtime"
+-- Inside nginx the client takes the nginx transport by itself (transport =
+-- "auto"): the one upward dependency of this module, listed in
+-- spec/support/layers.txt.
 local openresty = require "tfauth.openresty"
 
 local tfauth = {
@@ -66,7 +70,6 @@ function tfauth.new(config)
   return make_client(config, "new")
 end
 
-local TRANSPORTS = { auto = true, curl = true, nginx = true }
 local LIBCURL_ONLY = { "before_request", "after_success", "after_error", "debug" }
 
 -- The core client, wrapped for nginx when tfauth runs inside it (or is told
@@ -74,12 +77,12 @@ local LIBCURL_ONLY = { "before_request", "after_success", "after_error", "debug"
 make_client = function(config, op)
   if type(config) ~= "table" or (config.transport == nil and config.nginx_location == nil) then
     local client = core.new(config, op)
-    if rawget(_G, "ngx") then return openresty.wrap(client, "auto") end
+    if runtime.nginx() then return openresty.wrap(client, "auto") end
     return client
   end
   local transport, location = config.transport or "auto", config.nginx_location
   local function refuse(field, message) error(core.argument_error(op, field, message)) end
-  if not TRANSPORTS[transport] then refuse("transport", 'must be "auto", "nginx" or "curl"') end
+  if not runtime.TRANSPORTS[transport] then refuse("transport", 'must be "auto", "nginx" or "curl"') end
   if location ~= nil and (type(location) ~= "string" or location:sub(1, 1) ~= "/") then
     refuse("nginx_location", "must be a location path starting with /")
   end
@@ -121,10 +124,13 @@ for name in pairs(core.operations) do
   end
 end
 
--- client:session{...}: documented with the client's methods below.
-function core.client_methods.session(client, source, options)
+-- client:session{...}, documented with the client's methods below: the
+-- one definition, attached to the core client and to the nginx one.
+local function session_of(client, source, options)
   return session.new(client, source, options)
 end
+core.client_methods.session = session_of
+openresty.Client.session = session_of
 
 -- The rest of this file documents what the C core implements.
 

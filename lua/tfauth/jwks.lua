@@ -39,6 +39,7 @@
 -- @module tfauth.jwks
 local core = require "tfauth.core"
 local openresty = require "tfauth.openresty"
+local runtime = require "tfauth.runtime"
 
 local Error = core.Error
 local is_error = core.is_error
@@ -60,8 +61,6 @@ local CONFIG_KEYS = {
   issuer = true, url = true, ttl = true, min_refresh_interval = true, tls = true, timeout_ms = true,
   connect_timeout_ms = true, shared_dict = true, on_fetch = true, transport = true, nginx_location = true,
 }
-local TRANSPORTS = { auto = true, curl = true, nginx = true }
-local SLEEPING_PHASES = { rewrite = true, access = true, content = true, timer = true }
 local DEFAULT_TIMEOUT_MS = 30000 -- a client's default
 
 local function refuse(field, message) error(argument("jwks.new", field, message), 3) end
@@ -86,8 +85,6 @@ local function check_number(config, field, default, min_exclusive)
   return value
 end
 
-local function ngx_table() return rawget(_G, "ngx") end
-
 ---------------------------------------------------------------------------
 -- Where the state lives: this Lua state, or a lua_shared_dict for every
 -- worker. get/set/delete of the named fields; a lock with a lifetime.
@@ -110,7 +107,7 @@ local Shared = {}
 Shared.__index = Shared
 
 local function log(level, message)
-  local ngx = ngx_table()
+  local ngx = runtime.nginx()
   if ngx and ngx.log then ngx.log(ngx[level], "tfauth.jwks: ", message) end
 end
 
@@ -170,10 +167,10 @@ function jwks.new(config)
     ttl = check_number(config, "ttl", jwks.DEFAULT_TTL, true),
     min_refresh_interval = check_number(config, "min_refresh_interval", jwks.DEFAULT_MIN_REFRESH_INTERVAL),
     transport = config.transport or "auto",
-    location = config.nginx_location or openresty.DEFAULT_LOCATION,
+    location = config.nginx_location or runtime.DEFAULT_LOCATION,
     on_fetch = config.on_fetch,
   }, Jwks)
-  if not TRANSPORTS[self.transport] then refuse("transport", 'must be "auto", "nginx" or "curl"') end
+  if not runtime.TRANSPORTS[self.transport] then refuse("transport", 'must be "auto", "nginx" or "curl"') end
   if type(self.location) ~= "string" or self.location:sub(1, 1) ~= "/" then
     refuse("nginx_location", "must be a location path starting with /")
   end
@@ -183,7 +180,7 @@ function jwks.new(config)
   local source = url or issuer
   local dict_name = config.shared_dict
   if dict_name ~= nil then
-    local ngx = ngx_table()
+    local ngx = runtime.nginx()
     if type(dict_name) ~= "string" then refuse("shared_dict", "expected a string, got " .. type(dict_name)) end
     if not (ngx and ngx.shared) then refuse("shared_dict", "works only inside nginx (lua_shared_dict)") end
     if not ngx.shared[dict_name] then refuse("shared_dict", "no lua_shared_dict named '" .. dict_name .. "'") end
@@ -209,13 +206,9 @@ end
 
 -- ---- fetching ---------------------------------------------------------------
 
-function Jwks:_via_nginx()
-  return self.transport == "nginx" or (self.transport == "auto" and openresty.in_request_phase())
-end
-
 -- One GET of a JSON object (decoded, and the body as sent), through nginx or libcurl.
 function Jwks:_get(url, name)
-  if self:_via_nginx() then return openresty.fetch(self.client, self.location, url, name) end
+  if runtime.uses_nginx(self.transport) then return openresty.fetch(self.client, self.location, url, name) end
   return self.client:fetch(url, name)
 end
 
@@ -313,17 +306,10 @@ function Jwks:_fetch(kid_miss)
   self:_notify("failed", err)
 end
 
-local function can_sleep()
-  local ngx = ngx_table()
-  if not (ngx and ngx.sleep and ngx.get_phase) then return false end
-  local ok, phase = pcall(ngx.get_phase)
-  return ok and SLEEPING_PHASES[phase] == true
-end
-
 -- Waits (in nginx) while another coroutine or worker fetches, at most the
 -- lock's lifetime.
 function Jwks:_wait()
-  if not can_sleep() then return end
+  if not runtime.can_sleep() then return end
   local deadline = clock() + self.lock_ttl
   while self.store:locked() and clock() < deadline do ngx.sleep(0.005) end
 end

@@ -35,25 +35,19 @@
 -- `resolver` at the http or server level.
 -- @module tfauth.openresty
 local core = require "tfauth.core"
-local session = require "tfauth.session"
+local runtime = require "tfauth.runtime"
 
 local Error = core.Error
 
 local openresty = {}
 
---- Where subrequests go unless the client says otherwise.
-openresty.DEFAULT_LOCATION = "/_tfauth"
+--- Where subrequests go unless the client says otherwise (`tfauth.runtime`'s).
+openresty.DEFAULT_LOCATION = runtime.DEFAULT_LOCATION
 
--- The phases where nginx lets Lua make subrequests.
-local REQUEST_PHASES = { rewrite = true, access = true, content = true }
-
---- Whether this code runs in an nginx request phase where subrequests work.
-function openresty.in_request_phase()
-  local ngx = rawget(_G, "ngx")
-  if type(ngx) ~= "table" or not ngx.get_phase then return false end
-  local ok, phase = pcall(ngx.get_phase)
-  return ok and REQUEST_PHASES[phase] == true
-end
+--- Whether this code runs in an nginx request phase where subrequests work
+-- (`tfauth.runtime.in_request_phase`).
+-- @function in_request_phase
+openresty.in_request_phase = runtime.in_request_phase
 
 -- The host of a URL tfauth built (scheme://host[:port]/...), IPv6 in brackets.
 local function url_host(url)
@@ -212,14 +206,10 @@ end
 local Client = { __name = "tfauth.openresty.client" }
 Client.__index = Client
 
-local function uses_nginx(self)
-  return self.transport == "nginx" or (self.transport == "auto" and openresty.in_request_phase())
-end
-
 for name, short in pairs(core.operations) do
   Client[name] = function(self, params, overrides)
     if getmetatable(self) ~= Client then error("tfauth: call it as client:" .. name .. "{...}", 2) end
-    if not uses_nginx(self) then return self.core[name](self.core, params, overrides) end
+    if not runtime.uses_nginx(self.transport) then return self.core[name](self.core, params, overrides) end
     if self.libcurl_only then
       error(core.argument_error(short, self.libcurl_only,
         'runs on the libcurl transport only; use transport = "curl" for this client'))
@@ -228,7 +218,6 @@ for name, short in pairs(core.operations) do
   end
 end
 
-function Client:session(source, options) return session.new(self, source, options) end
 function Client:prepare(...) return self.core:prepare(...) end
 function Client:map(...) return self.core:map(...) end
 function Client:close() return self.core:close() end

@@ -49,7 +49,7 @@ for name in pairs(tfauth.operations) do
 end
 
 function methods:session(source, options)
-  return returning(pcall(tfauth.session.new, self.client, source, options))
+  return returning(pcall(self.client.session, self.client, source, options))
 end
 function methods:close() return self.client:close() end
 function methods:is_open() return self.client:is_open() end

@@ -10,6 +10,7 @@
 -- @module tfauth.session
 local core = require "tfauth.core"
 local jwt = require "tfauth.jwt"
+local runtime = require "tfauth.runtime"
 
 local Error = core.Error
 local is_error = core.is_error
@@ -28,21 +29,11 @@ Session.__index = Session
 
 local argument = core.argument_error
 
--- Whether the running code may yield. Lua 5.3+ says so; before it (5.1,
--- 5.2, LuaJIT without the 5.2 extensions) the best guess is "inside a
--- coroutine that is not the main one".
-local function yieldable()
-  if coroutine.isyieldable then return coroutine.isyieldable() end
-  local co, main = coroutine.running()
-  return co ~= nil and not main
-end
-
--- While another coroutine refreshes: in OpenResty sleep a moment, else yield
+-- While another coroutine refreshes: in nginx sleep a moment, else yield
 -- to whoever drives the coroutines.
 local function default_wait()
-  local ngx = rawget(_G, "ngx")
-  if ngx and ngx.sleep and ngx.get_phase and ngx.get_phase() ~= "init" then return ngx.sleep(0.002) end
-  if yieldable() then return coroutine.yield() end
+  if runtime.can_sleep() then return ngx.sleep(0.002) end
+  if runtime.yieldable() then return coroutine.yield() end
   error(Error.new("argument", "a refresh is in flight in another coroutine, and this one cannot wait (not yieldable)",
     { operation = "refresh" }))
 end

@@ -10,7 +10,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 targets=("lua5.4 src/*.c fuzz/*.c" "lua5.3 src/*.c" "lua5.2 src/*.c" "lua5.1 src/*.c" "luajit src/*.c")
 rockspecs=(tfauth-*.rockspec)
-echo "1..$((1 + ${#targets[@]} + ${#rockspecs[@]} + 4))"
+echo "1..$((1 + ${#targets[@]} + ${#rockspecs[@]} + 5))"
 out=$(luacheck --no-color --formatter plain lua spec examples bench 2>&1)
 if [ $? -eq 0 ]; then echo "ok 1 - luacheck: lua/ spec/ examples/ bench/ clean"
 else echo "not ok 1 - luacheck"; echo "$out" | sed 's/^/# /'; fi
@@ -29,12 +29,19 @@ done
 # luarocks builds only what the rockspec names: every C source and Lua
 # module must be there.
 for spec in "${rockspecs[@]}"; do
-  missing=$(for f in src/*.c lua/tfauth/*.lua; do grep -q "\"$f\"" "$spec" || echo "$f"; done)
+  missing=$(for f in src/*.c $(find lua -name '*.lua' | sort); do grep -q "\"$f\"" "$spec" || echo "$f"; done)
   if ! out=$(luarocks lint "$spec" 2>&1); then echo "not ok $n - luarocks lint $spec"; echo "$out" | sed 's/^/# /'
-  elif [ -z "$missing" ]; then echo "ok $n - $spec passes luarocks lint, lists every src/*.c and lua/tfauth/*.lua"
+  elif [ -z "$missing" ]; then echo "ok $n - $spec passes luarocks lint, lists every src/*.c and lua/**/*.lua"
   else echo "not ok $n - $spec misses:" $missing; fi
   n=$((n + 1))
 done
+# The Lua half's requires: every dependency points down the layers of
+# spec/support/layers.txt (core <- client <- nginx <- gate) or is a listed
+# exception with its reason, and there is no cycle.
+if out=$(lua5.4 spec/support/lua-deps.lua spec/support/layers.txt $(find lua -name '*.lua' | sort) 2>&1); then
+  echo "ok $n - the requires of lua/ point down the layers of spec/support/layers.txt, no cycle (${out##*, })"
+else echo "not ok $n - the requires of lua/ break spec/support/layers.txt:"; echo "$out" | sed 's/^/# /'; fi
+n=$((n + 1))
 # The release rockspec is the scm one at a tag: nothing else may differ.
 strip() { sed '1,/^rockspec_format/{/^--/d}; /^version = /d; /^  tag = /d' "$1"; }
 release=$(ls tfauth-*.rockspec | grep -v scm | head -1)

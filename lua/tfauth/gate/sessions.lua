@@ -114,7 +114,9 @@ end
 -- it expires within skew.
 function sessions.current(state, sid)
   local entry, err = get(state, sid)
-  if entry and entry.state.expires_at - state.skew <= ngx.time() then entry, err = sessions.refresh(state, sid, entry) end
+  if entry and entry.state.expires_at - state.skew <= ngx.time() then
+    entry, err = sessions.refresh(state, sid, entry)
+  end
   return entry, err
 end
 
