@@ -1,0 +1,53 @@
+-- tfauth.gate on real nginx: metrics, read with prometheus_client's parser.
+local h = require "spec.helper"
+local support = require "spec.gate.support"
+
+local sh, http, count, metrics = h.sh, h.http, h.count, h.metrics
+local bearer_it = support.issuer and it or pending
+
+support.suite("tfauth.gate #nginx", function(t)
+  describe("metrics", function()
+    it("counts outcomes, logins, refreshes and API time, summed over both workers", function()
+      local before = metrics(t.url)
+      local function delta(now, key) return (now[key] or 0) - (before[key] or 0) end
+      h.configure_server { access_ttl = 31 }
+      t.login("alice")
+      http(t.url .. "/login", { form = { user = "alice", password = "wrong-pass-1" } })
+      sh(("seq 40 | xargs -P 10 -I{} curl -s -o /dev/null -b %s %s/app/{}"):format(t.jar, t.url))
+      sh(("seq 10 | xargs -P 10 -I{} curl -s -o /dev/null %s/app/{}"):format(t.url))
+      t.get("/admin/x")
+      os.execute("sleep 1.1")
+      t.get("/app/x") -- refreshes
+      local now = metrics(t.url)
+      assert.equal(41, delta(now, 'tfauth_gate_requests_total{outcome=allowed,via=session}'))
+      assert.equal(10, delta(now, 'tfauth_gate_requests_total{outcome=unauthenticated,via=none}'))
+      assert.equal(1, delta(now, 'tfauth_gate_requests_total{outcome=forbidden,via=session}'))
+      assert.equal(1, delta(now, 'tfauth_logins_total{result=ok}'))
+      assert.equal(1, delta(now, "tfauth_logins_total{result=failed}"))
+      local refreshes = count("/api/iam/refresh") -- 1, or 2 when the 40 took over a second
+      assert.is_true(refreshes >= 1)
+      assert.equal(refreshes, delta(now, 'tfauth_refreshes_total{result=ok}'))
+      assert.equal(2, delta(now, 'tfauth_api_request_duration_seconds_count{operation=login}'))
+      assert.equal(2, delta(now, 'tfauth_api_request_duration_seconds_bucket{le=+Inf,operation=login}'))
+      assert.equal(refreshes, delta(now, 'tfauth_api_request_duration_seconds_count{operation=refresh}'))
+      assert.is_true(delta(now, 'tfauth_api_request_duration_seconds_sum{operation=login}') > 0)
+      for _, key in ipairs { "tfauth_jwks_fetches_total{result=ok}", "tfauth_jwks_fetches_total{result=failed}",
+        "tfauth_gate_requests_total{outcome=unavailable,via=bearer}" } do
+        assert.is_number(now[key], key)
+      end
+    end)
+
+    bearer_it("counts bearer outcomes and key-set fetches", function()
+      local before = metrics(t.url)
+      local token = h.login("alice").access_token
+      t.get("/app/x", { jar = false, headers = { "Authorization: Bearer " .. token } })
+      t.get("/app/x", { jar = false, headers = { "Authorization: Bearer a.b.c" } })
+      local now = metrics(t.url)
+      assert.equal(1, now["tfauth_gate_requests_total{outcome=allowed,via=bearer}"]
+        - before["tfauth_gate_requests_total{outcome=allowed,via=bearer}"])
+      assert.equal(1, now["tfauth_gate_requests_total{outcome=unauthenticated,via=bearer}"]
+        - before["tfauth_gate_requests_total{outcome=unauthenticated,via=bearer}"])
+      assert.is_true(now["tfauth_jwks_fetches_total{result=ok}"] >= 1)
+    end)
+  end)
+end)

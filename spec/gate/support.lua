@@ -1,0 +1,85 @@
+-- What the gate's spec files share: the running nginx (two workers, the
+-- reference backend as auth API and realm) and its helpers.
+local cjson = require "cjson"
+local h = require "spec.helper"
+
+local sh = h.sh
+local support = {}
+
+support.has_jwks = pcall(require, "tfauth.jwks")
+support.issuer = support.has_jwks and os.getenv("TFAUTH_TEST_ISSUER") or nil
+
+function support.first(headers, name) return headers[name] and headers[name][1] end
+
+function support.log_of(prefix) return sh("cat " .. prefix .. "/logs/error.log") end
+
+-- The run.sh'd nginx.conf of a running prefix, with `edit` applied, started
+-- in the foreground: nginx's exit status and what it printed.
+function support.start_with(prefix, edit)
+  local dir = sh("mktemp -d"):gsub("%s+$", "")
+  sh(("mkdir -p %s/logs %s/tmp %s/conf"):format(dir, dir, dir))
+  local conf = sh(("cat %s/conf/nginx.conf"):format(prefix)):gsub(prefix:gsub("%p", "%%%0"), dir)
+  local port = sh("/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); "
+    .. "print(s.getsockname()[1])'"):gsub("%s+$", "")
+  -- its own port: with reuseport, the running nginx's would be shared with it
+  conf = conf:gsub("daemon off;", "daemon on;"):gsub("listen 127%.0%.0%.1:%d+ reuseport;", "listen 127.0.0.1:" .. port .. ";")
+  conf = edit(conf)
+  local f = assert(io.open(dir .. "/conf/nginx.conf", "w"))
+  f:write(conf)
+  f:close()
+  local out = sh(("timeout 30 nginx -p %s -c conf/nginx.conf 2>&1; echo \"rc=$?\""):format(dir))
+  sh(("kill $(cat %s/nginx.pid 2>/dev/null) 2>/dev/null; sleep 0.1; rm -rf %s"):format(dir, dir))
+  return out
+end
+
+--- describe(name) around body(t), with the gate's nginx started once for the
+-- file: t.url, t.prefix, t.jar (a fresh cookie jar per test), t.login(user,
+-- extra), t.get(path, opts), t.upstream(body) (the headers the upstream
+-- saw), t.sid() (the tfauth_sid cookie in the jar).
+-- busted's describe, setup, ... live in the spec file's environment, not in
+-- this module's: body's own.
+local function env_of(f)
+  if getfenv then return getfenv(f) end
+  for i = 1, math.huge do
+    local name, value = debug.getupvalue(f, i)
+    if name == "_ENV" then return value end
+    if not name then return _G end
+  end
+end
+
+function support.suite(name, body)
+  local env = env_of(body)
+  local describe, setup, teardown, before_each, after_each =
+    env.describe, env.setup, env.teardown, env.before_each, env.after_each
+  describe(name, function()
+    local t = {}
+    setup(function()
+      t.url, t.stop, t.prefix = h.start_nginx { workers = 2, skew = 30,
+        env = { TFAUTH_ISSUER = support.issuer or "", TFAUTH_LOGIN_RATE = "1000r/s", TFAUTH_LOGIN_BURST = "1000" } }
+    end)
+    teardown(function() t.stop() end)
+    before_each(function()
+      h.reset()
+      t.jar = os.tmpname()
+    end)
+    after_each(function() os.remove(t.jar) end)
+
+    function t.login(user, extra)
+      local form = { user = user, password = h.users[user].password }
+      for k, v in pairs(extra or {}) do form[k] = v end
+      return h.http(t.url .. "/login", { form = form, jar = t.jar })
+    end
+    function t.get(path, opts)
+      opts = opts or {}
+      opts.jar = opts.jar == nil and t.jar or opts.jar or nil
+      return h.http(t.url .. path, opts)
+    end
+    function t.upstream(response_body) return cjson.decode(response_body).headers end
+    function t.sid()
+      return (sh("awk '$6 == \"tfauth_sid\" {print $7}' " .. t.jar):gsub("%s+$", ""))
+    end
+    body(t)
+  end)
+end
+
+return support
