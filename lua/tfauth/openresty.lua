@@ -7,7 +7,7 @@
 -- to the same response mapper: results and errors are those of the libcurl
 -- path. Elsewhere (init, timers, plain Lua) calls go through libcurl.
 --
--- The internal location (see the README's OpenResty section):
+-- The internal location (docs/openresty.md, "The transport location"):
 --
 --    location = /_tfauth {
 --        internal;

@@ -53,7 +53,7 @@ support.suite("tfauth.gate #nginx", function(t)
       end
     end)
 
-    it("auth_request: 204 with the identity for auth_request_set; the snippet overrides what the client sent", function()
+    it("auth_request: 204 with the identity for auth_request_set; docs/gate.md's snippet overrides the client's", function()
       t.login("alice")
       local status, _, body = t.get("/ar/x", { headers = spoofed })
       assert.equal(200, status)

@@ -96,7 +96,7 @@ support.suite("tfauth.gate #nginx", function(t)
       end)
     end
 
-    it("is sent as the path even where nginx's absolute_redirect is on (gate.md's example), whatever Host says", function()
+    it("is sent as the path even where nginx's absolute_redirect on (its default), whatever Host says", function()
       local evil = { "Host: evil.example", "Accept: text/html" }
       local status, headers = http(t.url .. "/t/abs/app/x?a=1", { jar = false, headers = evil })
       assert.equal(302, status)

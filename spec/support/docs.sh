@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # docs.sh: builds the LDoc reference into a temporary folder, checks that it
 # names every public function, method, field and error kind, and that the
-# committed doc/ is what `make docs` makes now. Prints TAP.
+# committed doc/ is what `make docs` makes now; checks that the guides exist,
+# that every relative link, section and repository path named in README.md
+# and docs/*.md exists, and that README.md stays a front page (<= 260 lines).
+# (Their snippets run in spec/docs_spec.lua.) Prints TAP.
 set -u
 cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "1..2"
+echo "1..4"
 bash spec/support/ldoc.sh -q -d "$tmp" . >"$tmp.log" 2>&1
 text=$(cat "$tmp"/*.html "$tmp"/modules/*.html 2>/dev/null)
 missing=()
@@ -32,3 +35,17 @@ rm -f "$tmp.log"
 # LDoc stamps each page with the time: compare without that line.
 if diff -r -I 'Last updated' "$tmp" doc >/dev/null 2>&1; then echo "ok 2 - doc/ is up to date"
 else echo "not ok 2 - doc/ is stale: run 'make docs' and commit it"; fi
+guides=(docs/README.md docs/client.md docs/sessions.md docs/tokens.md docs/gate.md docs/openresty.md
+  docs/redis.md docs/security.md docs/performance.md docs/development.md)
+absent=() problems=""
+for g in "${guides[@]}"; do [ -f "$g" ] || absent+=("$g"); done
+if [ ${#absent[@]} -eq 0 ] && problems=$(/usr/bin/python3 spec/support/doclinks.py README.md docs/*.md); then
+  echo "ok 3 - the guides exist; every link, section and path named in README.md and docs/ exists"
+else
+  echo "not ok 3 - the documentation names what is not there:"
+  for g in "${absent[@]}"; do echo "# missing guide: $g"; done
+  sed 's/^/# /' <<<"$problems"
+fi
+lines=$(wc -l <README.md)
+if [ "$lines" -le 260 ]; then echo "ok 4 - README.md is a front page ($lines lines)"
+else echo "not ok 4 - README.md has $lines lines (at most 260: move the text into a guide under docs/)"; fi
