@@ -8,6 +8,7 @@ local h = require "spec.helper"
 local sh, http = h.sh, h.http
 local has_jwks = pcall(require, "tfauth.jwks")
 local issuer = has_jwks and os.getenv("TFAUTH_TEST_ISSUER") or nil
+local lua54 = _VERSION == "Lua 5.4" and it or pending -- `<close>` parses under 5.4 only
 
 local function first(headers, name) return headers[name] and headers[name][1] end
 
@@ -113,26 +114,116 @@ local function fill_gate(conf)
   return replace(conf, "        location = /_tfauth { ... }", transport() .. "\n")
 end
 
-describe("the README's client example", function()
+-- Runs a Lua snippet with `vars` as globals; returns the lines it printed,
+-- its globals and what it returned.
+local function run_lua(code, name, vars)
+  local printed = {}
+  local env = setmetatable({ print = function(...)
+    local line = {}
+    for i = 1, select("#", ...) do line[i] = tostring((select(i, ...))) end
+    printed[#printed + 1] = table.concat(line, " ")
+  end }, { __index = _G })
+  for k, v in pairs(vars or {}) do env[k] = v end
+  local chunk
+  if setfenv then
+    chunk = assert(loadstring(code, "=" .. name))
+    setfenv(chunk, env)
+  else
+    chunk = assert(load(code, "=" .. name, "t", env))
+  end
+  return printed, env, chunk()
+end
+
+local function paths_requested()
+  local paths = {}
+  for _, r in ipairs(h.requests()) do paths[#paths + 1] = r.path:gsub("%?.*", "") end
+  return paths
+end
+
+-- Every lua and nginx block of the documentation is run below: a new one
+-- must be added here and to a test.
+local RUN = {
+  ["README.md"] = { lua = 1, nginx = 1 }, ["docs/client.md"] = { lua = 2 }, ["docs/sessions.md"] = { lua = 1 },
+  ["docs/tokens.md"] = { lua = 2, nginx = 1 }, ["docs/gate.md"] = { nginx = 2 },
+  ["docs/openresty.md"] = { nginx = 1 }, ["docs/redis.md"] = { nginx = 1 },
+}
+
+describe("the documentation's snippets", function()
+  it("are all run by this spec (every lua and nginx block of README.md and docs/*.md)", function()
+    local pages = { "README.md" }
+    for name in sh("ls " .. h.root .. "/docs"):gmatch("[^\n]+") do
+      if name:find("%.md$") then pages[#pages + 1] = "docs/" .. name end
+    end
+    for _, page in ipairs(pages) do
+      local text, found = read(page), {}
+      for lang in text:gmatch("\n```(%w+)\n") do
+        if lang == "lua" or lang == "nginx" then found[lang] = (found[lang] or 0) + 1 end
+      end
+      assert.same(RUN[page] or {}, found, page .. ": add its new snippet to spec/docs_spec.lua")
+    end
+  end)
+end)
+
+describe("the documentation's Lua snippets", function()
   before_each(h.reset)
 
-  it("logs in, refreshes, logs out and reads a refusal, as printed", function()
+  it("README.md: logs in, refreshes, logs out and reads a refusal, as printed", function()
     local code = block("README.md", "## The client in short", "lua")
     code = replace(code, '"https://api.example.com"', '"' .. h.url .. '"')
     code = replace(code, '"s3cret"', '"' .. h.users.alice.password .. '"')
-    local printed = {}
-    local env = setmetatable({ print = function(...)
-      local line = {}
-      for i = 1, select("#", ...) do line[i] = tostring((select(i, ...))) end
-      printed[#printed + 1] = table.concat(line, " ")
-    end }, { __index = _G })
-    local chunk = assert((loadstring or load)(code, "=README.md"))
-    if setfenv then setfenv(chunk, env) else chunk = assert(load(code, "=README.md", "t", env)) end
-    chunk()
-    assert.same({ "Bearer 300", "false http 401" }, printed)
-    local paths = {}
-    for _, r in ipairs(h.requests()) do paths[#paths + 1] = r.path end
-    assert.same({ "/api/iam/login", "/api/iam/refresh", "/api/iam/logout", "/api/iam/login" }, paths)
+    assert.same({ "Bearer 300", "false http 401" }, (run_lua(code, "README.md")))
+    assert.same({ "/api/iam/login", "/api/iam/refresh", "/api/iam/logout", "/api/iam/login" }, paths_requested())
+  end)
+
+  -- The six operations; admin_change_password needs an admin's bearer, so
+  -- the snippet's user is the backend's admin, its target alice.
+  lua54("docs/client.md: the six operations, as printed #once", function()
+    local code = block("docs/client.md", "## Use: the six operations", "lua")
+    code = replace(code, '"https://api.example.com"', '"' .. h.url .. '"')
+    code = replace(code, 'user = "alice"', 'user = "admin"')
+    code = code:gsub('"s3cret"', '"' .. h.users.admin.password .. '"')
+    code = replace(code, '"7d0c5a8e-..."', '"' .. h.users.alice.id .. '"')
+    local printed = run_lua(code, "docs/client.md")
+    assert.matches("^300 %d+$", printed[1])
+    assert.same({ "/api/iam/login", "/api/iam/refresh", "/api/iam/password/change",
+      "/api/iam/admin/user/" .. h.users.alice.id .. "/password", "/api/iam/password/reset", "/api/iam/logout" },
+      paths_requested())
+  end)
+
+  it("docs/client.md: the retries table is a client's retries", function()
+    local _, env = run_lua(block("docs/client.md", "## Retries", "lua"), "docs/client.md")
+    local tfauth = require "tfauth"
+    local client = tfauth.new { server_url = h.url, retries = env.retries }
+    assert.equal("Bearer", client:login { user = "alice", password = h.users.alice.password }.token_type)
+    client:close()
+  end)
+
+  lua54("docs/sessions.md: a session logs in, serves its token, logs out at scope end #once", function()
+    local tfauth = require "tfauth"
+    local code = block("docs/sessions.md", "## Client sessions", "lua")
+    run_lua(code, "docs/sessions.md", { client = tfauth.new { server_url = h.url }, tfauth = tfauth,
+      url = h.url, pw = h.users.alice.password })
+    assert.same({ "/api/iam/login", "/api/iam/password/change", "/api/iam/logout" }, paths_requested())
+  end)
+
+  local bearer_it = issuer and it or pending
+  bearer_it("docs/tokens.md: jwt.verify with a keyset of the realm's JWKS", function()
+    local code = block("docs/tokens.md", "## Verified tokens", "lua")
+    code = replace(code, '"https://kc.example/realms/fndtn"', '"' .. issuer .. '"')
+    local printed = run_lua(code, "docs/tokens.md", { jwks_json = cjson.encode(h.jwks()),
+      token = h.login("alice").access_token })
+    assert.same({ "alice user" }, printed)
+  end)
+
+  bearer_it("docs/tokens.md: tfauth.jwks discovers the keys and verifies", function()
+    local code = block("docs/tokens.md", "## Keys from Keycloak: `tfauth.jwks`", "lua")
+    code = replace(code, '"https://kc.example/realms/fndtn"', '"' .. issuer .. '"')
+    code = replace(code, '"/etc/ssl/private-ca.pem"', '"' .. os.getenv("TFAUTH_TEST_CERTS") .. '/ca.pem"')
+    local token = h.login("alice").access_token
+    -- its results are locals: returned to be looked at
+    local _, _, claims, header = run_lua(code .. "return claims, header\n", "docs/tokens.md", { token = token })
+    assert.equal("alice", claims.preferred_username)
+    assert.equal("RS256", header.alg)
   end)
 end)
 
@@ -213,5 +304,48 @@ describe("the documentation's gate snippets #nginx", function()
       form = { user = "alice", password = h.users.alice.password } }))) -- public_origin, not Host
     local _, _, metrics_body = http(url .. "/metrics")
     assert.matches('tfauth_logins_total{result="ok"} 1', metrics_body, 1, true)
+  end)
+end)
+
+describe("the documentation's nginx snippets #nginx", function()
+  before_each(h.reset)
+
+  it("docs/openresty.md: the client's calls go through the transport location, as printed", function()
+    local conf = block("docs/openresty.md", "## The transport location", "nginx"):gsub("/path/to/tfauth", h.root)
+    local url, stop = start_nginx(conf, ([[
+        location = /try { content_by_lua_block {
+            local client = require("tfauth").new { server_url = "%s" }
+            ngx.say(client:login { user = "alice", password = "%s" }.token_type)
+        } }]]):format(h.url, h.users.alice.password))
+    finally(stop)
+    local status, _, body = http(url .. "/try")
+    assert.equal(200, status)
+    assert.equal("Bearer\n", body)
+    assert.equal("/api/iam/login", h.last_request().path)
+  end)
+
+  local bearer_it = issuer and it or pending
+  bearer_it("docs/tokens.md: tfauth.jwks in access_by_lua lets a realm's token in, as printed", function()
+    local conf = block("docs/tokens.md", "## Verifying a token in OpenResty", "nginx")
+    conf = replace(conf, '"https://kc.example/realms/fndtn"', '"' .. issuer .. '"')
+    conf = replace(conf, "        location = /_tfauth { ... }", transport() .. "\n")
+    local url, stop = start_nginx(conf)
+    finally(stop)
+    local status, _, body = http(url .. "/api/x", { headers = { "Authorization: Bearer " .. h.login("alice").access_token } })
+    assert.equal(200, status)
+    assert.equal("alice", cjson.decode(body).headers["x-user"])
+    assert.equal(401, (http(url .. "/api/x", { headers = { "Authorization: Bearer a.b.c" } })))
+    assert.equal(401, (http(url .. "/api/x")))
+  end)
+
+  it("docs/redis.md: the gate's init takes the Redis store as printed (nginx starts)", function()
+    local conf = block("docs/redis.md", "## Sessions on Redis", "nginx")
+    conf = replace(conf, '"https://api.example.com"', '"' .. h.url .. '"')
+    conf = replace(conf, '"10.0.0.5"', '"127.0.0.1"')
+    conf = replace(conf, '"<64 hex digits: openssl rand -hex 32>"', '"' .. ("ab"):rep(32) .. '"')
+    conf = replace(conf, '"<the previous key>"', '"' .. ("cd"):rep(32) .. '"')
+    local url, stop = start_nginx(conf)
+    finally(stop)
+    assert.equal(404, (http(url .. "/")))
   end)
 end)
