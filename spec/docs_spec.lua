@@ -349,3 +349,68 @@ describe("the documentation's nginx snippets #nginx", function()
     assert.equal(404, (http(url .. "/")))
   end)
 end)
+
+-- docs/gate.md's configuration reference: every key it lists (top level,
+-- `store.*`, `cookie.*`, `bearer.*`) is one gate.init knows. Each is given a
+-- value of no documented type (a function), in one nginx's init_by_lua: the
+-- answer must be about its value, never "is not a known key". And its
+-- table of public functions names every function of tfauth.gate.
+describe("docs/gate.md's configuration reference #nginx", function()
+  it("lists only keys gate.init knows, and every public function of tfauth.gate", function()
+    local text = read("docs/gate.md")
+    local from = assert(text:find("\n## Configuration reference\n", 1, true))
+    local to = text:find("\n## ", from + 1, true)
+    -- the tables under "### Top level" and "### `section`" (others, such as
+    -- the rules', are not init's)
+    local paths, section, keys = {}, nil, false
+    for line in text:sub(from, to):gmatch("[^\n]+") do
+      local heading = line:match("^### (.+)$")
+      if heading then
+        section = heading:match("^`(%w+)`$")
+        keys = section ~= nil or heading == "Top level"
+      end
+      local cell = line:match("^| (`[^|]+`) |")
+      if cell and keys then
+        for key in cell:gmatch("`([%w_]+)`") do paths[#paths + 1] = section and section .. "." .. key or key end
+      end
+    end
+    assert.is_true(#paths >= 30, "keys found: " .. #paths)
+    local probe = ([[
+    lua_shared_dict tfauth_sessions 1m;
+    lua_shared_dict tfauth_gate 1m;
+    init_by_lua_block {
+        local gate, answers = require "tfauth.gate", {}
+        for _, path in ipairs(require("cjson").decode('%s')) do
+            local config = { server_url = "%s", keys = { ("ab"):rep(32) } }
+            local section, key = path:match("^(%%w+)%%.(.+)$")
+            if section then config[section] = { [key] = print } else config[path] = print end
+            local _, err = pcall(gate.init, config)
+            answers[path] = tostring(err)
+        end
+        local functions = {}
+        for name, value in pairs(gate) do
+            if type(value) == "function" then functions[#functions + 1] = name end
+        end
+        table.sort(functions)
+        package.loaded.answers = { keys = answers, functions = functions }
+    }
+    server {
+        location = /answers { content_by_lua_block { ngx.say(require("cjson").encode(package.loaded.answers)) } }
+    }
+]]):format(cjson.encode(paths), h.url)
+    local url, stop = start_nginx("http {\n" .. probe .. "}\n")
+    finally(stop)
+    local _, _, body = http(url .. "/answers")
+    local answers = cjson.decode(body)
+    local documented = {}
+    local listed = text:sub((assert(text:find("\n## Public functions\n", 1, true))))
+    for name in listed:gmatch("\n| `([%w_]+)%(") do documented[#documented + 1] = name end
+    table.sort(documented)
+    assert.same(answers.functions, documented, "docs/gate.md's public functions")
+    answers = answers.keys
+    for _, path in ipairs(paths) do
+      assert.is_string(answers[path], path)
+      assert.is_nil(answers[path]:find("is not a known key", 1, true), path .. ": " .. answers[path])
+    end
+  end)
+end)
