@@ -3,13 +3,14 @@
 # names every public function, method, field and error kind, and that the
 # committed doc/ is what `make docs` makes now; checks that the guides exist,
 # that every relative link, section and repository path named in README.md
-# and docs/*.md exists, and that README.md stays a front page (<= 260 lines).
+# and docs/*.md exists, that README.md stays a front page (<= 260 lines),
+# and that docs/development.md's floors of the C core match src/'s call graph.
 # (Their snippets run in spec/docs_spec.lua.) Prints TAP.
 set -u
 cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "1..4"
+echo "1..5"
 bash spec/support/ldoc.sh -q -d "$tmp" . >"$tmp.log" 2>&1
 text=$(cat "$tmp"/*.html "$tmp"/modules/*.html 2>/dev/null)
 missing=()
@@ -49,3 +50,36 @@ fi
 lines=$(wc -l <README.md)
 if [ "$lines" -le 260 ]; then echo "ok 4 - README.md is a front page ($lines lines)"
 else echo "not ok 4 - README.md has $lines lines (at most 260: move the text into a guide under docs/)"; fi
+# docs/development.md draws the C core in floors: every src/*.c once, and
+# every call (an edge a -> b when a.o uses a symbol b.o defines, as lint
+# derives them) goes from a higher floor to a lower one.
+mkdir "$tmp/obj"
+for f in src/*.c; do
+  cc -std=c99 -D_GNU_SOURCE -c $(pkg-config --cflags lua5.4 libcurl) "$f" -o "$tmp/obj/$(basename "$f" .c).o"
+done
+for o in "$tmp"/obj/*.o; do nm -g --defined-only "$o" | awk -v f="$(basename "$o" .o)" 'NF == 3 { print $3, f }'; done \
+  | sort >"$tmp/defined"
+for o in "$tmp"/obj/*.o; do nm -u "$o" | awk -v f="$(basename "$o" .o)" '{ print $NF, f }'; done | sort >"$tmp/used"
+join "$tmp/used" "$tmp/defined" | awk '$2 != $3 { print $2, $3 }' | sort -u >"$tmp/edges"
+if out=$(/usr/bin/python3 - "$tmp/edges" src/*.c <<'PY'
+import re, sys
+text = open("docs/development.md").read()
+drawing = text.split("### The C core's floors", 1)[1].split("```", 2)[1]
+floor = {}
+for line in drawing.splitlines():
+    m = re.match(r"^\s*(\d+)\s+(.*)$", line)
+    for name in re.findall(r"(\w+)\.c\b", m.group(2) if m else ""):
+        if name in floor:
+            print(f"{name}.c is drawn twice")
+        floor[name] = int(m.group(1))
+for path in sys.argv[2:]:
+    name = path.split("/")[-1][:-2]
+    if name not in floor:
+        print(f"{name}.c is not drawn")
+for line in open(sys.argv[1]):
+    a, b = line.split()
+    if a in floor and b in floor and floor[a] <= floor[b]:
+        print(f"{a}.c (floor {floor[a]}) calls {b}.c (floor {floor[b]})")
+PY
+) && [ -z "$out" ]; then echo "ok 5 - docs/development.md's floors match the calls between the files of src/"
+else echo "not ok 5 - docs/development.md's floors of the C core are out of date:"; sed 's/^/# /' <<<"$out"; fi
