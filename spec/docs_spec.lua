@@ -355,25 +355,55 @@ end)
 -- value of no documented type (a function), in one nginx's init_by_lua: the
 -- answer must be about its value, never "is not a known key". And its
 -- table of public functions names every function of tfauth.gate.
-describe("docs/gate.md's configuration reference #nginx", function()
-  it("lists only keys gate.init knows, and every public function of tfauth.gate", function()
-    local text = read("docs/gate.md")
-    local from = assert(text:find("\n## Configuration reference\n", 1, true))
-    local to = text:find("\n## ", from + 1, true)
-    -- the tables under "### Top level" and "### `section`" (others, such as
-    -- the rules', are not init's)
-    local paths, section, keys = {}, nil, false
-    for line in text:sub(from, to):gmatch("[^\n]+") do
-      local heading = line:match("^### (.+)$")
-      if heading then
-        section = heading:match("^`(%w+)`$")
-        keys = section ~= nil or heading == "Top level"
-      end
-      local cell = line:match("^| (`[^|]+`) |")
-      if cell and keys then
-        for key in cell:gmatch("`([%w_]+)`") do paths[#paths + 1] = section and section .. "." .. key or key end
+-- The keys docs/gate.md's configuration reference lists, as paths
+-- ("skew", "cookie.name", "store.tls.verify"): the first cells of the tables
+-- under "### Top level" and "### `section`" (others, such as the rules', are
+-- not init's).
+local function reference_keys()
+  local text = read("docs/gate.md")
+  local from = assert(text:find("\n## Configuration reference\n", 1, true))
+  local to = text:find("\n## ", from + 1, true)
+  local paths, section, keys = {}, nil, false
+  for line in text:sub(from, to):gmatch("[^\n]+") do
+    local heading = line:match("^### (.+)$")
+    if heading then
+      section = heading:match("^`([%w_.]+)`$")
+      keys = section ~= nil or heading == "Top level"
+    end
+    local cell = line:match("^| (`[^|]+`) |")
+    if cell and keys then
+      for key in cell:gmatch("`([%w_]+)`") do paths[#paths + 1] = section and section .. "." .. key or key end
+    end
+  end
+  return paths, text
+end
+
+describe("docs/gate.md's configuration reference", function()
+  -- The key tables of lua/tfauth/gate/config.lua (`local TOP = { key =
+  -- "type" or true, ... }`, COOKIE for cookie.*, STORE_TLS for store.tls.*):
+  -- every key there has its row.
+  it("lists every key gate.init checks #once", function()
+    local documented = {}
+    for _, path in ipairs(reference_keys()) do documented[path] = true end
+    local missing, seen = {}, 0
+    for name, body in read("lua/tfauth/gate/config.lua"):gmatch("\nlocal (%u[%u_]*) = (%b{})") do
+      local prefix = name == "TOP" and "" or name:lower():gsub("_", ".") .. "."
+      for key, kind in body:gmatch("([%a_][%w_]*)%s*=%s*([%w\"]+)") do
+        if kind == "true" or kind:find('^"%l+"$') and ({ ['"string"'] = 1, ['"number"'] = 1, ['"table"'] = 1,
+            ['"boolean"'] = 1, ['"function"'] = 1 })[kind] then
+          seen = seen + 1
+          if not documented[prefix .. key] then missing[#missing + 1] = prefix .. key end
+        end
       end
     end
+    assert.is_true(seen >= 30, "keys found in config.lua: " .. seen)
+    assert.same({}, missing, "keys gate.init checks without a row in docs/gate.md's configuration reference")
+  end)
+end)
+
+describe("docs/gate.md's configuration reference #nginx", function()
+  it("lists only keys gate.init knows, and every public function of tfauth.gate", function()
+    local paths, text = reference_keys()
     assert.is_true(#paths >= 30, "keys found: " .. #paths)
     local probe = ([[
     lua_shared_dict tfauth_sessions 1m;
@@ -382,8 +412,12 @@ describe("docs/gate.md's configuration reference #nginx", function()
         local gate, answers = require "tfauth.gate", {}
         for _, path in ipairs(require("cjson").decode('%s')) do
             local config = { server_url = "%s", keys = { ("ab"):rep(32) } }
-            local section, key = path:match("^(%%w+)%%.(.+)$")
-            if section then config[section] = { [key] = print } else config[path] = print end
+            local at, last = config, nil
+            for part in path:gmatch("[^.]+") do
+                if last then at[last] = at[last] or {}; at = at[last] end
+                last = part
+            end
+            at[last] = print
             local _, err = pcall(gate.init, config)
             answers[path] = tostring(err)
         end
