@@ -144,7 +144,7 @@ end
 -- must be added here and to a test.
 local RUN = {
   ["README.md"] = { lua = 1, nginx = 1 }, ["docs/client.md"] = { lua = 2 }, ["docs/sessions.md"] = { lua = 1 },
-  ["docs/tokens.md"] = { lua = 2, nginx = 1 }, ["docs/gate.md"] = { nginx = 2 },
+  ["docs/tokens.md"] = { lua = 2, nginx = 1 }, ["docs/gate.md"] = { nginx = 3 },
   ["docs/openresty.md"] = { nginx = 1 }, ["docs/redis.md"] = { nginx = 1 },
 }
 
@@ -304,6 +304,30 @@ describe("the documentation's gate snippets #nginx", function()
       form = { user = "alice", password = h.users.alice.password } }))) -- public_origin, not Host
     local _, _, metrics_body = http(url .. "/metrics")
     assert.matches('tfauth_logins_total{result="ok"} 1', metrics_body, 1, true)
+  end)
+  -- docs/gate.md's hand-off: the set-up with handoff = "variables", the
+  -- snippet's server lines added and its /app/ location in place of the set-up's.
+  it("docs/gate.md: the hand-off through nginx variables, as printed", function()
+    local snippet = block("docs/gate.md", "## Hand-off: how the upstream gets the token and the cookies", "nginx")
+    local sets = snippet:match("\n(    set .-\n)\n")
+    local location = snippet:match("\n(    location /app/ {.-\n    })")
+    local conf = fill_gate(block("docs/gate.md", "## Set up", "nginx"))
+    conf = replace(conf, 'shared_dict = "tfauth_gate",', 'shared_dict = "tfauth_gate", handoff = "variables",')
+    conf = replace(conf, "        absolute_redirect off;\n", "        absolute_redirect off;\n" .. sets:gsub("\n    ", "\n        "))
+    conf = replace(conf, 'location /app/      { access_by_lua_block { require("tfauth.gate").guard() } proxy_pass http://app; }',
+      (location:gsub("^    ", ""):gsub("\n    ", "\n        ")))
+    local url, stop = start_nginx(conf)
+    finally(stop)
+    local status, headers = http(url .. "/login", { headers = { "Origin: https://app.example.com" },
+      form = { user = "alice", password = h.users.alice.password } })
+    assert.equal(200, status)
+    local value = first(headers, "set-cookie"):match("^__Host%-tfauth=(%x+);")
+    local _, body
+    status, _, body = http(url .. "/app/x", { headers = { "Cookie: a=1; __Host-tfauth=" .. value .. "; b=2" } })
+    assert.equal(200, status)
+    local got = cjson.decode(body).headers
+    assert.equal("a=1; b=2", got.cookie)
+    assert.matches("^Bearer eyJ", got.authorization)
   end)
 end)
 
