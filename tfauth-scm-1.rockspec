@@ -63,6 +63,7 @@ build = {
     ["tfauth.gate.account"] = "lua/tfauth/gate/account.lua",
     ["tfauth.gate.answers"] = "lua/tfauth/gate/answers.lua",
     ["tfauth.gate.config"] = "lua/tfauth/gate/config.lua",
+    ["tfauth.gate.handoff"] = "lua/tfauth/gate/handoff.lua",
     ["tfauth.gate.identity"] = "lua/tfauth/gate/identity.lua",
     ["tfauth.gate.judge"] = "lua/tfauth/gate/judge.lua",
     ["tfauth.gate.metrics"] = "lua/tfauth/gate/metrics.lua",

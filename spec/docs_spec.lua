@@ -313,9 +313,11 @@ describe("the documentation's gate snippets #nginx", function()
     local location = snippet:match("\n(    location /app/ {.-\n    })")
     local conf = fill_gate(block("docs/gate.md", "## Set up", "nginx"))
     conf = replace(conf, 'shared_dict = "tfauth_gate",', 'shared_dict = "tfauth_gate", handoff = "variables",')
-    conf = replace(conf, "        absolute_redirect off;\n", "        absolute_redirect off;\n" .. sets:gsub("\n    ", "\n        "))
-    conf = replace(conf, 'location /app/      { access_by_lua_block { require("tfauth.gate").guard() } proxy_pass http://app; }',
-      (location:gsub("^    ", ""):gsub("\n    ", "\n        ")))
+    local server_sets = sets:gsub("\n    ", "\n        ")
+    conf = replace(conf, "        absolute_redirect off;\n", "        absolute_redirect off;\n" .. server_sets)
+    local setup_app = 'location /app/      { access_by_lua_block { require("tfauth.gate").guard() } '
+      .. 'proxy_pass http://app; }'
+    conf = replace(conf, setup_app, (location:gsub("^    ", ""):gsub("\n    ", "\n        ")))
     local url, stop = start_nginx(conf)
     finally(stop)
     local status, headers = http(url .. "/login", { headers = { "Origin: https://app.example.com" },

@@ -55,9 +55,10 @@ function support.suite(name, body, more_env)
   describe(name, function()
     local t = {}
     setup(function()
-      local env = { TFAUTH_ISSUER = support.issuer or "", TFAUTH_LOGIN_RATE = "1000r/s", TFAUTH_LOGIN_BURST = "1000" }
-      for k, v in pairs(more_env or {}) do env[k] = v end
-      t.url, t.stop, t.prefix = h.start_nginx { workers = 2, skew = 30, env = env }
+      local settings = { TFAUTH_ISSUER = support.issuer or "", TFAUTH_LOGIN_RATE = "1000r/s",
+        TFAUTH_LOGIN_BURST = "1000" }
+      for k, v in pairs(more_env or {}) do settings[k] = v end
+      t.url, t.stop, t.prefix = h.start_nginx { workers = 2, skew = 30, env = settings }
     end)
     teardown(function() t.stop() end)
     before_each(function()
