@@ -33,6 +33,7 @@ build = {
     ["tfauth.core"] = {
       -- One C file a line: spec/support/lint.sh fails if a src/*.c is missing.
       sources = {
+        "src/b64url.c",
         "src/buf.c",
         "src/check.c",
         "src/client.c",
@@ -41,6 +42,7 @@ build = {
         "src/fetch.c",
         "src/hooks.c",
         "src/json.c",
+        "src/jwk.c",
         "src/jwt.c",
         "src/jws.c",
         "src/luax.c",
