@@ -288,6 +288,17 @@ describe("the documentation's gate snippets #nginx", function()
     assert.equal("alice", got["x-auth-request-user"])
     assert.is_nil(got["x-forwarded-email"])
     assert.is_nil(got["x-forwarded-groups"])
+    -- the gate's cookie never reaches the upstream, through either snippet; the others do, as sent
+    for _, path in ipairs { "/app/x", "/ar/x" } do
+      status, _, body = http(url .. path, { headers = { "Cookie: theme=dark; " .. cookie:sub(9) .. "; lang=en" } })
+      assert.equal(200, status)
+      assert.equal("theme=dark; lang=en", cjson.decode(body).headers.cookie, path)
+      status, _, body = http(url .. path, { headers = { cookie } })
+      assert.equal(200, status)
+      assert.is_nil(cjson.decode(body).headers.cookie, path)
+      -- a name after `,` is another cookie's value, not a session (nginx's $cookie_ would take it)
+      assert.equal(401, (http(url .. path, { headers = { "Cookie: pref=x," .. cookie:sub(9) } })), path)
+    end
     status, headers = http(url .. "/ar/x", { headers = { "Accept: text/html" } })
     assert.equal(302, status)
     assert.equal("/login?rd=%2Far%2Fx", first(headers, "location"))

@@ -15,6 +15,7 @@
 #   TFAUTH_RESOLVER=ADDR[:PORT] nginx's resolver, for a server_url that names a host
 #   TFAUTH_LOGIN_RATE=5r/s TFAUTH_LOGIN_BURST=10   limit_req on POST /login
 #   TFAUTH_HANDOFF=headers     the guard's hand-off by ngx.req.set_header (default: the variables)
+#   TFAUTH_LOG_LEVEL=warn      the error log's level (info: refused bearer tokens, duplicate cookies)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -47,6 +48,7 @@ sed -e "$cookie" \
     -e "s|@SECURE@|${TFAUTH_SECURE:-false}|; s|@PUBLIC_ORIGIN@|$origin|; s|@RESOLVER@|$resolver|; s|@HANDOFF@|$handoff|" \
     -e "s|@CA_FILE@|${TFAUTH_CA_FILE:-/etc/ssl/certs/ca-certificates.crt}|" \
     -e "s|@LOGIN_RATE@|${TFAUTH_LOGIN_RATE:-5r/s}|; s|@LOGIN_BURST@|${TFAUTH_LOGIN_BURST:-10}|" \
+    -e "s|^\(error_log .*\) warn;\$|\1 ${TFAUTH_LOG_LEVEL:-warn};|" \
     "$here/nginx.conf" >"$prefix/conf/nginx.conf"
 echo "$port" >"$prefix/port"
 exec nginx -p "$prefix" -c conf/nginx.conf

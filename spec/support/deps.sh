@@ -19,7 +19,7 @@ group[test]="lua-busted lua-resty-lrucache
   luarocks zip unzip git
   nginx libnginx-mod-http-lua lua-nginx-redis redis-server
   python3-jwcrypto python3-prometheus-client
-  chromium chromium-driver python3-selenium
+  chromium chromium-driver python3-selenium libnss3-tools
   valgrind clang libclang-rt-14-dev
   lua-check lua-ldoc lua-markdown"
 # (test, line by line: specs; every Lua; the install check and make dist; the

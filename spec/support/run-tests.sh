@@ -56,9 +56,10 @@ run() {
     luarocks) suite luarocks bash spec/support/rock-check.sh ;;
     examples) suite examples env LUA_CPATH="$root/build/5.4/?.so;;" \
                 bash spec/support/with-backend.sh bash spec/support/examples.sh lua5.4 ;;
-    # The real-browser journey (headless Chromium) against `make demo-gate`.
+    # The real-browser journeys (headless Chromium): against `make demo-gate`,
+    # and a planted cookie against the gate behind HTTPS (spec/browser/run.sh).
     browser) suite browser make -s --no-print-directory demo-gate \
-               DEMO_CMD="/usr/bin/python3 spec/browser/journey.py" ;;
+               DEMO_CMD="bash spec/browser/run.sh" ;;
     # Leaks are valgrind's to find (zero definite leaks, below): LeakSanitizer's
     # tracer itself crashes now and then under ptrace-restricted sandboxes.
     asan) suite asan busted_under lua5.4 build/asan \

@@ -60,7 +60,11 @@ function account.login_post(state)
   local ok, s = metrics.timed(state, "login", state.client.session, state.client,
     { user = user, password = password }, { skew = state.skew })
   if not ok then
-    ngx.log(ngx.WARN, "tfauth: login failed: ", tostring(s)) -- tfauth errors never hold the password
+    -- The status and the kind only: the auth API's text (its detail, a body
+    -- that may echo the password in some encoding) never reaches the log.
+    local is_error = tfauth.is_error(s)
+    ngx.log(ngx.WARN, "tfauth: login failed: status ", is_error and tonumber(s.status) or "-", ", kind ",
+      is_error and s.kind or "error")
     return failed(login_failure(s), user)
   end
   local sid, err = start_session(state, s)

@@ -48,7 +48,7 @@ local TOP = { server_url = "string", store = "table", keys = "table", skew = "nu
 local COOKIE = { secure = "boolean", same_site = "string", path = "string", domain = "string", name = "string" }
 local BEARER = { issuer = "string", audience = true, algorithms = "table", leeway = "number", jwks_url = "string",
   ttl = "number", min_refresh_interval = "number", tls = "table", timeout_ms = "number",
-  connect_timeout_ms = "number" }
+  connect_timeout_ms = "number", types = true }
 local SAME_SITE = { strict = "Strict", lax = "Lax" }
 
 --- Refuses a key of t that spec does not name, or a value of the wrong type
@@ -123,6 +123,25 @@ local function check_audience(audience)
   return audience
 end
 
+-- bearer.types: which kinds of token are access tokens (issue 15.1).
+-- RFC 9068's header `typ` "at+jwt" and Keycloak's `typ` claim "Bearer" by
+-- default; `false` turns the check off (then the realm's ID and refresh
+-- tokens pass too, when their audience does).
+local DEFAULT_TYPES = { "at+jwt", "Bearer" }
+
+local function check_types(types)
+  if types == nil then return DEFAULT_TYPES end
+  if types == false then return nil end
+  if types == true or type(types) ~= "table" then
+    refuse("bearer.types", "expected a list of token types, or false (unchecked)")
+  end
+  local list = string_list("bearer.types", types)
+  for i, name in ipairs(list) do
+    if name == "" or has_control(name) then refuse("bearer.types", ("item %d: expected a token type"):format(i)) end
+  end
+  return list
+end
+
 --- The bearer section: { jwks = tfauth.jwks's config, verify = its verify options }.
 function config.check_bearer(bearer)
   check_section("bearer.", bearer, BEARER)
@@ -138,7 +157,7 @@ function config.check_bearer(bearer)
     jwks = { issuer = bearer.issuer, url = bearer.jwks_url, ttl = bearer.ttl,
       min_refresh_interval = bearer.min_refresh_interval, tls = bearer.tls, timeout_ms = bearer.timeout_ms,
       connect_timeout_ms = bearer.connect_timeout_ms },
-    verify = { audience = audience, algorithms = bearer.algorithms or { "RS256" }, types = { "Bearer" },
+    verify = { audience = audience, algorithms = bearer.algorithms or { "RS256" }, types = check_types(bearer.types),
       leeway = bearer.leeway or 0 },
   }
 end

@@ -138,6 +138,11 @@ local function configured()
   return state
 end
 
+-- auth_request's answer carries the Cookie header without the gate's cookie
+-- (issue 15.6): `auth_request_set $tfauth_cookie $sent_http_x_tfauth_cookie;`
+-- and `proxy_set_header Cookie $tfauth_cookie;` pass it on instead.
+local CLEANED_COOKIE = "X-Tfauth-Cookie"
+
 local IDENTITY_HEADERS = { { "X-Auth-Request-User", "user" }, { "X-Auth-Request-Email", "email" },
   { "X-Auth-Request-Roles", "roles" }, { "X-Auth-Request-Subject", "sub" }, { "Authorization", "authorization" } }
 
@@ -162,10 +167,12 @@ local IDENTITY_HEADERS = { { "X-Auth-Request-User", "user" }, { "X-Auth-Request-
 function gate.guard(rules)
   local s = configured()
   request.scrub()
-  local result, via, who, why, cookie_from, cookie_to = judge.request(s, rules)
+  local result, via, who, why, cookies, at, stop = judge.request(s, rules)
   metrics.outcome(s, result, via)
   if result ~= "allowed" then return answers.refusal(s, result, who, why) end
-  if cookie_from then handoff.set(s, "Cookie", request.cookie_without(cookie_from, cookie_to)) end
+  -- whatever the credential: the session cookie outlives the access token it stands for
+  local cookie = request.cookie_for_guard(s, cookies, at, stop)
+  if cookie then handoff.set(s, "Cookie", cookie) end
   for i = 1, #IDENTITY_HEADERS - 1 do
     local h = IDENTITY_HEADERS[i]
     local value = who[h[2]]
@@ -196,6 +203,7 @@ function gate.auth_request(rules)
   for _, h in ipairs(IDENTITY_HEADERS) do
     if who[h[2]] and (s.pass_access_token or h[2] ~= "authorization") then ngx.header[h[1]] = who[h[2]] end
   end
+  ngx.header[CLEANED_COOKIE] = request.cookie_for_upstream(s)
   answers.no_store()
   ngx.status = 204
   return ngx.exit(ngx.HTTP_NO_CONTENT)
@@ -211,7 +219,7 @@ function gate.signin()
   local s = configured()
   local challenge = ngx.header["WWW-Authenticate"]
   local detail = type(challenge) == "string" and challenge:find('error="invalid_token"', 1, true) and "invalid_token"
-    or nil
+    or request.duplicate_cookie(s) and "duplicate_cookie" or nil
   return answers.refusal(s, "unauthenticated", detail)
 end
 
@@ -238,7 +246,10 @@ function gate.login()
   local s = configured()
   local method = ngx.req.get_method()
   if method == "GET" or method == "HEAD" then
-    return pages.signin(200, nil, request.local_path(request.text(ngx.req.get_uri_args(100).rd)))
+    local args = ngx.req.get_uri_args(100)
+    -- a planted cookie (issue 15.5): flagged by the redirect, or seen here
+    local duplicate = args.cookies == "duplicate" or request.duplicate_cookie(s)
+    return pages.signin(200, duplicate and "duplicate_cookie" or nil, request.local_path(request.text(args.rd)))
   end
   if method ~= "POST" then return answers.method_not_allowed("GET, HEAD, POST") end
   return account.login_post(s)

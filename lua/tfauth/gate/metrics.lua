@@ -18,6 +18,14 @@ local FAMILIES = {
   { name = "tfauth_jwks_fetches_total", type = "counter", help = "Fetches of the realm's key set.",
     labels = { { "result", { "ok", "failed" } } } },
 }
+
+-- Refused bearer tokens, by reason: the C core's fixed set (src/jws.c,
+-- REASONS), and "error" for a verification that failed otherwise (a bug, a
+-- key set that cannot be built): never a value taken from the token.
+metrics.BEARER_REASONS = { "malformed", "algorithm", "key", "signature", "expired", "not_yet_valid", "issuer",
+  "type", "audience", "error" }
+FAMILIES[#FAMILIES + 1] = { name = "tfauth_gate_bearer_refused_total", type = "counter",
+  help = "Bearer tokens the gate refused, by reason.", labels = { { "reason", metrics.BEARER_REASONS } } }
 local HISTOGRAM = "tfauth_api_request_duration_seconds"
 
 -- Every series of a family: name{label="value",...} for each combination.
@@ -118,6 +126,18 @@ end
 --- Counts a judged request: outcome (allowed, ...) and via (session, bearer, none).
 function metrics.outcome(state, result, via)
   count(state, OUTCOME_KEYS[result][via])
+end
+
+-- reason -> its series, made once; anything outside the fixed set counts as "error".
+local REFUSED_KEYS = {}
+for _, reason in ipairs(metrics.BEARER_REASONS) do
+  REFUSED_KEYS[reason] = 'tfauth_gate_bearer_refused_total{reason="' .. reason .. '"}'
+end
+
+--- Counts a refused bearer token under its reason (one of BEARER_REASONS,
+-- else "error").
+function metrics.bearer_refused(state, reason)
+  count(state, REFUSED_KEYS[reason] or REFUSED_KEYS.error)
 end
 
 --- A counter of a fixed result: ('tfauth_logins_total', 'ok') and the like.

@@ -19,6 +19,11 @@ local REASONS = {
   missing = "Enter your user name and password.",
   unavailable = "Signing in is not possible right now. Try again in a moment.",
   cross_site = "This sign-in form was sent from another site. Sign in from this page.",
+  -- the gate's cookie came twice (one planted by another site): no session
+  -- until the user clears them, as a planted cookie with a longer Path
+  -- outlives the next sign-in
+  duplicate_cookie = "Your browser sent this site's sign-in cookie more than once, which can mean another site "
+    .. "planted one. Clear this site's cookies in your browser, then sign in again.",
 }
 
 -- Nothing but the page's own style (by a nonce made per answer), and the
