@@ -18,12 +18,14 @@
 # 2. callgrind: the worker's instructions per request (deterministic).
 # The cookie requests send a realistic Cookie header of about 1 KB: ten
 # cookies (analytics, consent, preferences, a CSRF token), the gate's in the
-# middle. CALLGRIND_ONLY=1 skips the wrk rounds (instruction counts only).
+# middle. CALLGRIND_ONLY=1 skips the wrk rounds (instruction counts only);
+# HANDOFF=headers runs the gate with handoff = "headers" (ngx.req.set_header)
+# instead of the configuration's "variables".
 set -eu
 cd "$(dirname "$0")/.."
 root=$PWD
 ROUNDS=${ROUNDS:-5} SECONDS_EACH=${SECONDS_EACH:-2} NFRESH=${NFRESH:-6000} NCOUNT=${NCOUNT:-2000}
-CALLGRIND_ONLY=${CALLGRIND_ONLY:-}
+CALLGRIND_ONLY=${CALLGRIND_ONLY:-} HANDOFF=${HANDOFF:-variables}
 inner() {
   local prefix port app_port jar tokens token cookie url
   prefix=$(mktemp -d) jar=$(mktemp) tokens=$(mktemp)
@@ -33,7 +35,8 @@ inner() {
   user=""; [ "$(id -u)" -eq 0 ] && user="user root;"
   render() { # template [extra main-context line]
     sed -e "s|@USER@|$user${2:+\\n$2}|; s|@PREFIX@|$prefix|g; s|@ROOT@|$root|g; s|@PORT@|$port|; s|@APP_PORT@|$app_port|g" \
-        -e "s|@BACKEND@|$TFAUTH_TEST_URL|; s|@ISSUER@|$TFAUTH_TEST_ISSUER|; s|@KEY@|$key|" "$1"
+        -e "s|@BACKEND@|$TFAUTH_TEST_URL|; s|@ISSUER@|$TFAUTH_TEST_ISSUER|; s|@KEY@|$key|" \
+        -e "s|handoff = \"variables\",|handoff = \"$HANDOFF\",|" "$1"
   }
   local key
   key=$(openssl rand -hex 32)
@@ -199,4 +202,4 @@ PY
   echo "- wrk: medians of $ROUNDS alternating rounds, ${SECONDS_EACH} s each; first-seen: $((NFRESH - 65)) distinct tokens per round, the worker reloaded before (empty cache); callgrind: $NCOUNT requests each, one connection"
   rm -rf "$prefix" "$jar" "$tokens" "$tokens.fresh"
 }
-bash spec/support/with-backend.sh bash -c "$(declare -f inner); root=$root CALLGRIND_ONLY=$CALLGRIND_ONLY ROUNDS=$ROUNDS SECONDS_EACH=$SECONDS_EACH NFRESH=$NFRESH NCOUNT=$NCOUNT inner"
+bash spec/support/with-backend.sh bash -c "$(declare -f inner); root=$root CALLGRIND_ONLY=$CALLGRIND_ONLY HANDOFF=$HANDOFF ROUNDS=$ROUNDS SECONDS_EACH=$SECONDS_EACH NFRESH=$NFRESH NCOUNT=$NCOUNT inner"

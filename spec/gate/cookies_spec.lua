@@ -94,14 +94,14 @@ support.suite("tfauth.gate #nginx", function(t)
     local sid
     before_each(function() sid = sid_of("alice") end)
 
-    it("never receives the gate's cookie; every other cookie goes through byte for byte (guard and auth_request)",
+    it("never receives the gate's cookie; every other pair goes through byte for byte (guard and auth_request)",
       function()
         local others = { "a=1", 'quoted="x y"', "enc=%3B%20", "pref=x,y", "empty=", "_ga=GA1.2.3" }
         local cases = {
           { NAME .. "=" .. sid .. "; " .. table.concat(others, "; "), table.concat(others, "; ") },
           { table.concat(others, "; ") .. "; " .. NAME .. "=" .. sid, table.concat(others, "; ") },
-          { "a=1;   " .. NAME .. "=" .. sid .. "  ;  b=2", "a=1;   b=2" },
-          { "a=1;" .. NAME .. "=" .. sid .. ";b=2", "a=1;b=2" },
+          { "a=1;   " .. NAME .. "=" .. sid .. "  ;  b=2", "a=1; b=2" }, -- joined as browsers join pairs
+          { "a=1;" .. NAME .. "=" .. sid .. ";b=2", "a=1; b=2" },
           { NAME:upper() .. "=keep; " .. NAME .. "=" .. sid, NAME:upper() .. "=keep" },
         }
         for _, path in ipairs { "/app/x", "/ar/x" } do

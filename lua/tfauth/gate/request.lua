@@ -125,49 +125,38 @@ function request.duplicate_cookie(state)
   return request.find_cookie(ngx.var.http_cookie, state.cookie.needle) == "duplicate"
 end
 
---- header without the gate's cookie (every pair named `needle`, exactly),
--- every other pair byte for byte as it came; "" when no other is left; nil
--- when the gate's cookie is not in it. Byte loops, no patterns: this runs
--- on every guarded request.
-function request.without_cookie(header, needle)
-  if not header then return nil end
-  local at = header:find(needle, 1, true)
-  if not at then return nil end
-  local pieces, copied_to, found = {}, 1, false
-  while at do
-    local stop = header:find(";", at + #needle, true)
-    if pair_starts_at(header, at) then
-      found = true
-      pieces[#pieces + 1] = header:sub(copied_to, at - 1)
-      copied_to = stop and skip_blanks(header, stop + 1) or #header + 1
-    end
-    at = stop and header:find(needle, stop + 1, true)
-  end
-  if not found then return nil end
-  pieces[#pieces + 1] = header:sub(copied_to)
-  local rest = table.concat(pieces)
-  -- the gate's cookie was the last pair: drop the `; ` left before it
-  local last = #rest
-  local byte = rest:byte(last)
+-- header without the one pair that starts at `at` and ends at the `;` at
+-- stop (nil: the last pair), with the separators around it; the pairs on
+-- either side joined by "; ", as browsers join them (RFC 6265 §5.4).
+local function without_pair(header, at, stop)
+  local before = at - 1
+  local byte = header:byte(before)
   while byte == BYTE_SEMICOLON or byte == BYTE_SPACE or byte == BYTE_TAB do
-    last = last - 1
-    byte = rest:byte(last)
+    before = before - 1
+    byte = header:byte(before)
   end
-  return last == #rest and rest or rest:sub(1, last)
+  local after = stop and skip_blanks(header, stop + 1) or #header + 1
+  if after > #header then return header:sub(1, before) end
+  if before == 0 then return header:sub(after) end
+  return header:sub(1, before) .. "; " .. header:sub(after)
 end
 
--- header without the one pair that starts at `at` and ends at the `;` at
--- stop (nil: the last pair), the separator after it (or, for the last, before it) included.
-local function without_pair(header, at, stop)
-  local after = stop and skip_blanks(header, stop + 1)
-  if after and after <= #header then return header:sub(1, at - 1) .. header:sub(after) end
-  local last = at - 1
-  local byte = header:byte(last)
-  while byte == BYTE_SEMICOLON or byte == BYTE_SPACE or byte == BYTE_TAB do
-    last = last - 1
-    byte = header:byte(last)
+--- header without the gate's cookie (every pair named `needle`, exactly),
+-- every other pair byte for byte as it came; "" when no other is left; nil
+-- when the gate's cookie is not in it. Plain finds and byte loops, no
+-- patterns: this runs on every guarded bearer request that sends cookies.
+function request.without_cookie(header, needle)
+  if not header then return nil end
+  local spans = {}
+  local at = header:find(needle, 1, true)
+  while at do
+    local stop = header:find(";", at + #needle, true)
+    if pair_starts_at(header, at) then spans[#spans + 1] = { at, stop } end
+    at = stop and header:find(needle, stop + 1, true)
   end
-  return header:sub(1, last)
+  if #spans == 0 then return nil end
+  for i = #spans, 1, -1 do header = without_pair(header, spans[i][1], spans[i][2]) end -- last first: spans hold
+  return header
 end
 
 --- The Cookie header the guard hands on: the request's without the gate's
