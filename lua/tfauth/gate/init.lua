@@ -118,7 +118,8 @@ end
 -- `cookie = { secure = true, same_site = "Lax" (or "Strict"; "None" is refused), path = "/", domain = nil,
 -- name = nil }` (the name is `__Host-tfauth` when secure, on `/` and without a domain, else `tfauth_sid`),
 -- `bearer = { issuer =, audience = (required: a string, a list, or false), algorithms = { "RS256" },
--- leeway = 0, jwks_url =, ttl =, min_refresh_interval =, tls =, timeout_ms =, connect_timeout_ms = }`
+-- leeway = 0, jwks_url =, ttl =, min_refresh_interval =, tls =, timeout_ms =, connect_timeout_ms =,
+-- types = { "at+jwt", "Bearer" } (RFC 9068's header typ, Keycloak's typ claim; false: unchecked) }`
 -- (absent: `Authorization: Bearer` is not accepted),
 -- `login_url` (where browsers without a session go; `/login`, the built-in page),
 -- `public_origin` (`https://app.example.com` behind a TLS-terminating proxy: the origin cross-site
@@ -189,11 +190,12 @@ end
 
 --- For nginx's `auth_request`, in the `content_by_lua` of the internal
 -- location it names: 204 with the identity headers (`X-Auth-Request-User`,
--- `-Email`, `-Roles`, `-Subject`, `Authorization`) for `auth_request_set`,
+-- `-Email`, `-Roles`, `-Subject`, `Authorization`) and `X-Tfauth-Cookie` (the
+-- request's Cookie header without the gate's cookie) for `auth_request_set`,
 -- 401 or 403 (nginx turns any other status, the 503 of an unavailable store,
 -- into 500). The subrequest cannot remove the client's headers from the main
--- request: set every identity header with `proxy_set_header` from the
--- `auth_request_set` variables (docs/gate.md).
+-- request: set every identity header, and `Cookie`, with `proxy_set_header`
+-- from the `auth_request_set` variables (docs/gate.md).
 -- @tparam[opt] table rules as `guard`'s
 function gate.auth_request(rules)
   local s = configured()
@@ -270,7 +272,9 @@ end
 --- The metrics location, in `content_by_lua`: Prometheus text format 0.0.4,
 -- summed over every worker (they live in the shared dict):
 -- `tfauth_gate_requests_total{outcome, via}`, `tfauth_logins_total{result}`,
--- `tfauth_refreshes_total{result}`, `tfauth_jwks_fetches_total{result}` and the
+-- `tfauth_refreshes_total{result}`, `tfauth_jwks_fetches_total{result}`,
+-- `tfauth_gate_bearer_refused_total{reason}` (the C core's fixed reasons, and
+-- `error`) and the
 -- histogram `tfauth_api_request_duration_seconds{operation}` (login, refresh,
 -- logout). Serve it to loopback only (`allow 127.0.0.1; deny all;`).
 function gate.metrics()
