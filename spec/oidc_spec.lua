@@ -1,0 +1,200 @@
+-- Against an OpenID Provider nobody here wrote: oidc-provider (npm, OpenID
+-- Certified; spec/oidc/provider.mjs configures it, spec/support/oidc.sh
+-- installs and starts it), one instance for the whole file. Its access
+-- tokens are RFC 9068 JWTs (header typ at+jwt) from client_credentials with
+-- resource indicators, in RS/PS/ES 256-512 and EdDSA; tokens named Ed25519
+-- (which this provider version cannot issue) are signed by its own Ed25519
+-- key through the harness. tfauth.jwks is run once (tag once), the gate in
+-- nginx with two workers (tag nginx).
+local cjson = require "cjson"
+local h = require "spec.helper"
+local tfauth_jwks = require "tfauth.jwks"
+
+local sh, http = h.sh, h.http
+
+-- The harness's names (spec/oidc/provider.mjs).
+local API, OTHER = "https://api.example.com", "https://other.example.com"
+local CALLBACK = "http://127.0.0.1/callback"
+local PROVIDER_ALGS = { "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA" }
+local ALL_ALGS = { "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519" }
+local TYPES = { "at+jwt", "Bearer" }
+
+local provider = {} -- issuer, dir
+
+local function start_provider()
+  local dir = sh("mktemp -d"):gsub("%s+$", "")
+  os.execute(("env -u LD_PRELOAD bash %s/spec/support/oidc.sh %s/port >%s/log 2>&1 & echo $! >%s/pid")
+    :format(h.root, dir, dir, dir))
+  local port
+  for _ = 1, 2400 do -- 120 s: the first run installs it (npm ci)
+    local f = io.open(dir .. "/port")
+    if f then
+      port = f:read("*l")
+      f:close()
+      if port then break end
+    end
+    os.execute("sleep 0.05")
+  end
+  assert(port, "oidc-provider did not start: " .. sh("cat " .. dir .. "/log"))
+  provider.issuer, provider.dir = "http://127.0.0.1:" .. port, dir
+end
+
+local function stop_provider()
+  if provider.dir then os.execute(("kill $(cat %s/pid); rm -rf %s"):format(provider.dir, provider.dir)) end
+end
+
+local function json_of(status, body, what)
+  assert(status == 200, what .. ": HTTP " .. tostring(status) .. " " .. tostring(body))
+  return cjson.decode(body)
+end
+
+-- An access token by client_credentials for client (svc-<alg> or svc-short),
+-- for resource (its indicator, RFC 8707; default: the API).
+local function access_token(client, resource)
+  local status, _, body = http(provider.issuer .. "/token", { form = { grant_type = "client_credentials",
+    client_id = client, client_secret = "secret", scope = "read", resource = resource or API } })
+  return json_of(status, body, "token for " .. client).access_token
+end
+
+local function url_encode(s)
+  return (s:gsub("[^%w%-%._~]", function(c) return ("%%%02X"):format(c:byte()) end))
+end
+
+-- An ID token by the authorization code flow, as a browser would go through
+-- it: the provider's development sign-in and consent pages, their forms
+-- posted, its redirects followed until the callback gets the code.
+local function id_token()
+  local jar = os.tmpname()
+  local url = ("%s/auth?client_id=%s&response_type=code&scope=openid&redirect_uri=%s&nonce=n-1&state=s-1")
+    :format(provider.issuer, url_encode(API), url_encode(CALLBACK))
+  for _ = 1, 12 do
+    if url:sub(1, #CALLBACK) == CALLBACK then break end
+    local status, headers, body = http(url, { jar = jar })
+    if headers.location then
+      url = headers.location[1]:gsub("^/", provider.issuer .. "/") -- its redirects name a path
+    else -- a sign-in or consent page: its form posted
+      local action, prompt = body:match('action="([^"]+)"'), body:match('name="prompt" value="(%w+)"')
+      assert(action and prompt, "no form on the page at " .. url .. " (HTTP " .. tostring(status) .. ")")
+      local form = { prompt = prompt }
+      if prompt == "login" then form.login, form.password = "alice", "any" end
+      local _, answer = http(action, { jar = jar, form = form })
+      url = assert(answer.location, "the form at " .. action .. " did not redirect")[1]:gsub("^/", provider.issuer .. "/")
+    end
+  end
+  os.remove(jar)
+  local code = assert(url:match("^" .. CALLBACK:gsub("%p", "%%%0") .. "%?.-code=([^&]+)"), "no code: " .. url)
+  local status, _, body = http(provider.issuer .. "/token", { form = { grant_type = "authorization_code",
+    code = code, redirect_uri = CALLBACK, client_id = API, client_secret = "secret" } })
+  return json_of(status, body, "code exchange").id_token
+end
+
+-- The harness's controls (spec/oidc/provider.mjs).
+local function control(method, path, body)
+  local status, _, answer = http(provider.issuer .. "/_test/" .. path,
+    { method = method, body = body and cjson.encode(body), headers = { "Content-Type: application/json" } })
+  return json_of(status, answer, path)
+end
+local function mint(claims) return control("POST", "mint", { claims = claims }).token end
+local function rotate() return control("POST", "rotate").kids end
+local function jwks_requests() return control("GET", "count").jwks end
+
+local function contains(list, value)
+  for _, v in ipairs(list) do if v == value then return true end end
+  return false
+end
+
+describe("oidc-provider", function()
+  lazy_setup(start_provider)
+  lazy_teardown(stop_provider)
+
+  describe("and tfauth.jwks #once", function()
+    local jwks, fetches, tokens
+    local function opts() return { audience = API, algorithms = ALL_ALGS, types = TYPES } end
+
+    lazy_setup(function()
+      fetches = {}
+      jwks = tfauth_jwks.new { issuer = provider.issuer, on_fetch = function(result) fetches[#fetches + 1] = result end }
+      tokens = {}
+      for _, alg in ipairs(PROVIDER_ALGS) do tokens[alg] = access_token("svc-" .. alg) end
+    end)
+
+    for _, alg in ipairs(PROVIDER_ALGS) do
+      it("verifies its " .. alg .. " access tokens (RFC 9068: header typ at+jwt, no typ claim)", function()
+        local claims, header = jwks:verify(tokens[alg], opts())
+        assert.equal(alg, header.alg)
+        assert.equal("at+jwt", header.typ)
+        assert.is_nil(claims.typ)
+        assert.equal(provider.issuer, claims.iss)
+        assert.equal(API, claims.aud)
+        assert.equal("svc-" .. alg, claims.client_id)
+      end)
+    end
+
+    it("verifies a token named Ed25519 signed by its Ed25519 key (the same claims as its EdDSA token)", function()
+      local eddsa, eddsa_header = jwks:verify(tokens.EdDSA, opts())
+      local token = mint(eddsa)
+      local claims, header = jwks:verify(token, opts())
+      assert.equal("Ed25519", header.alg)
+      assert.equal(eddsa_header.kid, header.kid) -- the key the provider publishes and signs EdDSA with
+      assert.same(eddsa, claims)
+      -- names matched exactly: a list naming only EdDSA does not take it
+      local err = h.error_of(jwks.verify, jwks, token, { audience = API, algorithms = { "EdDSA" }, types = TYPES })
+      assert.equal("algorithm", err.reason)
+    end)
+
+    it("found the keys by discovery with one fetch for every algorithm", function()
+      for _, alg in ipairs(PROVIDER_ALGS) do jwks:verify(tokens[alg], opts()) end
+      assert.same({ "ok" }, fetches)
+      assert.equal(1, jwks_requests())
+    end)
+
+    it("refuses its ID tokens (header typ JWT, no typ claim), though signed, current and of this audience", function()
+      local token = id_token()
+      local claims, header = jwks:verify(token, { audience = API, algorithms = ALL_ALGS }) -- no types: taken
+      assert.equal("JWT", header.typ)
+      assert.is_nil(claims.typ)
+      assert.equal("alice", claims.sub)
+      assert.equal(API, claims.aud)
+      local err = h.error_of(jwks.verify, jwks, token, opts())
+      assert.equal("token", err.kind)
+      assert.equal("type", err.reason)
+    end)
+
+    it("refuses its tokens for another resource (aud)", function()
+      local token = access_token("svc-ES256", OTHER)
+      assert.equal(OTHER, (jwks:verify(token, { audience = OTHER, algorithms = ALL_ALGS, types = TYPES })).aud)
+      local err = h.error_of(jwks.verify, jwks, token, opts())
+      assert.equal("token", err.kind)
+      assert.equal("audience", err.reason)
+    end)
+
+    it("refuses its tokens once their exp has come (a 2-second token, verified at exp)", function()
+      local token = access_token("svc-short")
+      local claims = jwks:verify(token, opts())
+      assert.equal(2, claims.exp - claims.iat)
+      local at_exp = opts()
+      at_exp.now = claims.exp
+      local err = h.error_of(jwks.verify, jwks, token, at_exp)
+      assert.equal("token", err.kind)
+      assert.equal("expired", err.reason)
+    end)
+
+    it("picks up rotated keys with exactly one fetch; tokens of the old keys still verify", function()
+      local seen = {}
+      local fresh = tfauth_jwks.new { issuer = provider.issuer, on_fetch = function(result) seen[#seen + 1] = result end }
+      local old = access_token("svc-RS256")
+      fresh:verify(old, opts())
+      assert.same({ "ok" }, seen)
+      local before = jwks_requests()
+      local kids = rotate()
+      for _, alg in ipairs(PROVIDER_ALGS) do
+        local _, header = fresh:verify(access_token("svc-" .. alg), opts())
+        assert.truthy(contains(kids, header.kid), alg .. " signed with " .. header.kid)
+      end
+      assert.same({ "ok", "ok" }, seen)
+      assert.equal(before + 1, jwks_requests())
+      assert.equal("svc-RS256", (fresh:verify(old, opts())).client_id)
+      assert.same({ "ok", "ok" }, seen)
+    end)
+  end)
+end)
