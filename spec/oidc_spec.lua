@@ -9,6 +9,7 @@
 local cjson = require "cjson"
 local h = require "spec.helper"
 local tfauth_jwks = require "tfauth.jwks"
+local tfauth_jwt = require "tfauth.jwt"
 
 local sh, http = h.sh, h.http
 
@@ -103,6 +104,12 @@ local function contains(list, value)
   return false
 end
 
+-- A token's JOSE header (decoded by base64 and cjson, unverified).
+local function header_of(token)
+  local part = token:match("^([^.]+)%."):gsub("-", "+"):gsub("_", "/")
+  return cjson.decode(sh(("printf '%%s' '%s' | base64 -d"):format(part .. ("="):rep(-#part % 4))))
+end
+
 describe("oidc-provider", function()
   lazy_setup(start_provider)
   lazy_teardown(stop_provider)
@@ -195,6 +202,99 @@ describe("oidc-provider", function()
       assert.equal(before + 1, jwks_requests())
       assert.equal("svc-RS256", (fresh:verify(old, opts())).client_id)
       assert.same({ "ok", "ok" }, seen)
+    end)
+  end)
+
+  describe("and tfauth.gate in nginx, as docs/tokens.md configures it #nginx", function()
+    local url, stop, tokens
+
+    -- docs/tokens.md's bearer table as printed, its issuer this provider's.
+    local function documented_bearer()
+      local doc = assert(io.open(h.root .. "/docs/tokens.md")):read("*a")
+      local section = assert(doc:find("## Standard OpenID Providers (RFC 9068)", 1, true), "the section")
+      local block = assert(doc:match("```lua\n(.-)\n```", section), "its lua block")
+      local bearer = assert(block:match("bearer = (%b{})"), "its bearer table")
+      local i, j = bearer:find('"https://id.example.com"', 1, true)
+      assert(i, "the documented issuer")
+      return bearer:sub(1, i - 1) .. '"' .. provider.issuer .. '"' .. bearer:sub(j + 1)
+    end
+
+    lazy_setup(function()
+      url, stop = h.start_nginx { workers = 2, env = { TFAUTH_BEARER = documented_bearer() } }
+      tokens = {}
+      for _, alg in ipairs(PROVIDER_ALGS) do tokens[alg] = access_token("svc-" .. alg) end
+      tokens.Ed25519 = mint(tfauth_jwt.claims(tokens.EdDSA))
+    end)
+    lazy_teardown(function() if stop then stop() end end)
+
+    -- n requests to /app/ with token, `parallel` at a time: their statuses
+    -- and bodies (the upstream echoes the headers it got and its worker).
+    local function requests(token, n, parallel)
+      local out = sh(("seq %d | xargs -P %d -I{} curl -s -w '\\n=%%{http_code}\\n' -H 'Authorization: Bearer %s' "
+        .. "'%s/app/x?n={}'"):format(n, parallel, token, url))
+      local answers = {}
+      for body, status in out:gmatch("(.-)\n=(%d+)\n") do
+        answers[#answers + 1] = { status = tonumber(status), body = body }
+      end
+      assert.equal(n, #answers)
+      return answers
+    end
+    local function fetches() return h.metrics(url)['tfauth_jwks_fetches_total{result=ok}'] or 0 end
+
+    it("lets its access tokens in, in every algorithm, through both workers, with one fetch of its keys", function()
+      local before, workers, n = jwks_requests(), {}, 0
+      for _, alg in ipairs(ALL_ALGS) do
+        for _, answer in ipairs(requests(tokens[alg], 6, 3)) do
+          assert.equal(200, answer.status, alg .. ": " .. answer.body)
+          local got = cjson.decode(answer.body)
+          local subject = alg == "Ed25519" and "svc-EdDSA" or "svc-" .. alg
+          assert.equal(subject, got.headers["x-auth-request-subject"], alg)
+          assert.equal("Bearer " .. tokens[alg], got.headers.authorization)
+          if not workers[got.worker] then n, workers[got.worker] = n + 1, true end
+        end
+      end
+      assert.is_true(n >= 2, "requests reached " .. n .. " worker(s)")
+      assert.equal(before + 1, jwks_requests())
+      assert.equal(1, fetches())
+    end)
+
+    local function refused(token)
+      local status, headers, body = http(url .. "/app/x", { headers = { "Authorization: Bearer " .. token } })
+      assert.equal(401, status, body)
+      assert.equal('Bearer realm="tfauth", error="invalid_token"', headers["www-authenticate"][1])
+    end
+
+    it("refuses its ID tokens, whose aud is the API's too (401 invalid_token)", function()
+      refused(id_token())
+    end)
+
+    it("refuses its tokens for another resource", function()
+      refused(access_token("svc-RS256", OTHER))
+    end)
+
+    it("takes a 2-second token, and refuses it once its exp has come", function()
+      local token = access_token("svc-short")
+      local exp = tfauth_jwt.claims(token).exp
+      assert.equal(200, (http(url .. "/app/x", { headers = { "Authorization: Bearer " .. token } })))
+      while os.time() <= exp do os.execute("sleep 0.2") end
+      refused(token)
+    end)
+
+    it("picks up rotated keys with one fetch for both workers", function()
+      local before, fetched = jwks_requests(), fetches()
+      local kids = rotate()
+      local token = access_token("svc-PS256")
+      assert.truthy(contains(kids, header_of(token).kid), "signed with a new key")
+      local workers, n = {}, 0
+      for _, answer in ipairs(requests(token, 20, 10)) do
+        assert.equal(200, answer.status, answer.body)
+        local worker = cjson.decode(answer.body).worker
+        if not workers[worker] then n, workers[worker] = n + 1, true end
+      end
+      assert.is_true(n >= 2, "requests reached " .. n .. " worker(s)")
+      assert.equal(before + 1, jwks_requests())
+      assert.equal(fetched + 1, fetches())
+      assert.equal(200, (http(url .. "/app/x", { headers = { "Authorization: Bearer " .. tokens.RS256 } })))
     end)
   end)
 end)
