@@ -4,8 +4,9 @@
 -- tokens are RFC 9068 JWTs (header typ at+jwt) from client_credentials with
 -- resource indicators, in RS/PS/ES 256-512 and EdDSA; tokens named Ed25519
 -- (which this provider version cannot issue) are signed by its own Ed25519
--- key through the harness. tfauth.jwks is run once (tag once), the gate in
--- nginx with two workers (tag nginx).
+-- key through the harness. Tagged live: the provider starts once per make
+-- test, in the Lua 5.4 suite (tfauth.jwks there, and the gate in nginx with
+-- two workers).
 local cjson = require "cjson"
 local h = require "spec.helper"
 local tfauth_jwks = require "tfauth.jwks"
@@ -95,7 +96,7 @@ local function control(method, path, body)
     { method = method, body = body and cjson.encode(body), headers = { "Content-Type: application/json" } })
   return json_of(status, answer, path)
 end
-local function mint(claims) return control("POST", "mint", { claims = claims }).token end
+local function mint(claims, kid) return control("POST", "mint", { claims = claims, kid = kid }).token end
 local function rotate() return control("POST", "rotate").kids end
 local function jwks_requests() return control("GET", "count").jwks end
 
@@ -110,7 +111,7 @@ local function header_of(token)
   return cjson.decode(sh(("printf '%%s' '%s' | base64 -d"):format(part .. ("="):rep(-#part % 4))))
 end
 
-describe("oidc-provider", function()
+describe("oidc-provider #live", function()
   lazy_setup(start_provider)
   lazy_teardown(stop_provider)
 
@@ -137,16 +138,19 @@ describe("oidc-provider", function()
       end)
     end
 
-    it("verifies a token named Ed25519 signed by its Ed25519 key (the same claims as its EdDSA token)", function()
+    it("verifies a token named Ed25519 by the Ed25519 key published under that name", function()
       local eddsa, eddsa_header = jwks:verify(tokens.EdDSA, opts())
       local token = mint(eddsa)
       local claims, header = jwks:verify(token, opts())
       assert.equal("Ed25519", header.alg)
-      assert.equal(eddsa_header.kid, header.kid) -- the key the provider publishes and signs EdDSA with
+      assert.equal(eddsa_header.kid .. "-fs", header.kid)
       assert.same(eddsa, claims)
-      -- names matched exactly: a list naming only EdDSA does not take it
+      -- names matched exactly: a list naming only EdDSA does not take it ...
       local err = h.error_of(jwks.verify, jwks, token, { audience = API, algorithms = { "EdDSA" }, types = TYPES })
       assert.equal("algorithm", err.reason)
+      -- ... nor does the same key where the provider publishes it as "alg": "EdDSA"
+      err = h.error_of(jwks.verify, jwks, mint(eddsa, eddsa_header.kid), opts())
+      assert.equal("key", err.reason)
     end)
 
     it("found the keys by discovery with one fetch for every algorithm", function()
@@ -194,10 +198,14 @@ describe("oidc-provider", function()
       assert.same({ "ok" }, seen)
       local before = jwks_requests()
       local kids = rotate()
-      for _, alg in ipairs(PROVIDER_ALGS) do
-        local _, header = fresh:verify(access_token("svc-" .. alg), opts())
+      local claims
+      for _, alg in ipairs { "PS512", "ES256", "ES384", "ES512", "EdDSA" } do -- one for each new key
+        local header
+        claims, header = fresh:verify(access_token("svc-" .. alg), opts())
         assert.truthy(contains(kids, header.kid), alg .. " signed with " .. header.kid)
       end
+      local _, header = fresh:verify(mint(claims), opts())
+      assert.equal(kids[5] .. "-fs", header.kid)
       assert.same({ "ok", "ok" }, seen)
       assert.equal(before + 1, jwks_requests())
       assert.equal("svc-RS256", (fresh:verify(old, opts())).client_id)
@@ -227,33 +235,53 @@ describe("oidc-provider", function()
     end)
     lazy_teardown(function() if stop then stop() end end)
 
-    -- n requests to /app/ with token, `parallel` at a time: their statuses
-    -- and bodies (the upstream echoes the headers it got and its worker).
-    local function requests(token, n, parallel)
-      local out = sh(("seq %d | xargs -P %d -I{} curl -s -w '\\n=%%{http_code}\\n' -H 'Authorization: Bearer %s' "
-        .. "'%s/app/x?n={}'"):format(n, parallel, token, url))
+    -- Requests to /app/, `parallel` at a time, one for each token listed
+    -- (a token may be listed many times): their statuses and bodies (the
+    -- upstream echoes the headers it got and its worker's pid).
+    local function requests(list, parallel)
+      local dir = sh("mktemp -d"):gsub("%s+$", "")
+      local f = assert(io.open(dir .. "/list", "w"))
+      for i, token in ipairs(list) do f:write(i, " ", token, "\n") end
+      f:close()
+      f = assert(io.open(dir .. "/request.sh", "w")) -- request.sh N TOKEN
+      f:write(("curl -s -o %s/$1 -w '%%{http_code}' -H \"Authorization: Bearer $2\" %s/app/x >%s/$1.status\n")
+        :format(dir, url, dir))
+      f:close()
+      sh(("xargs -P %d -L 1 sh %s/request.sh <%s/list"):format(parallel, dir, dir))
       local answers = {}
-      for body, status in out:gmatch("(.-)\n=(%d+)\n") do
-        answers[#answers + 1] = { status = tonumber(status), body = body }
+      for i = 1, #list do
+        local body, status = io.open(dir .. "/" .. i), io.open(dir .. "/" .. i .. ".status")
+        answers[i] = { body = body and body:read("*a"), status = status and tonumber(status:read("*a")) }
+        if body then body:close() end
+        if status then status:close() end
       end
-      assert.equal(n, #answers)
+      sh("rm -rf " .. dir)
       return answers
+    end
+    local function workers_of(answers)
+      local seen, n = {}, 0
+      for _, answer in ipairs(answers) do
+        local ok, got = pcall(cjson.decode, answer.body)
+        if ok and got.worker and not seen[got.worker] then n, seen[got.worker] = n + 1, true end
+      end
+      return n
     end
     local function fetches() return h.metrics(url)['tfauth_jwks_fetches_total{result=ok}'] or 0 end
 
     it("lets its access tokens in, in every algorithm, through both workers, with one fetch of its keys", function()
-      local before, workers, n = jwks_requests(), {}, 0
+      local before, list = jwks_requests(), {}
       for _, alg in ipairs(ALL_ALGS) do
-        for _, answer in ipairs(requests(tokens[alg], 6, 3)) do
-          assert.equal(200, answer.status, alg .. ": " .. answer.body)
-          local got = cjson.decode(answer.body)
-          local subject = alg == "Ed25519" and "svc-EdDSA" or "svc-" .. alg
-          assert.equal(subject, got.headers["x-auth-request-subject"], alg)
-          assert.equal("Bearer " .. tokens[alg], got.headers.authorization)
-          if not workers[got.worker] then n, workers[got.worker] = n + 1, true end
-        end
+        for _ = 1, 3 do list[#list + 1] = tokens[alg] end
       end
-      assert.is_true(n >= 2, "requests reached " .. n .. " worker(s)")
+      local answers = requests(list, 6)
+      for i, answer in ipairs(answers) do
+        local alg = ALL_ALGS[math.ceil(i / 3)]
+        assert.equal(200, answer.status, alg .. ": " .. tostring(answer.body))
+        local got = cjson.decode(answer.body).headers
+        assert.equal(alg == "Ed25519" and "svc-EdDSA" or "svc-" .. alg, got["x-auth-request-subject"], alg)
+        assert.equal("Bearer " .. tokens[alg], got.authorization)
+      end
+      assert.is_true(workers_of(answers) >= 2, "the requests reached one worker")
       assert.equal(before + 1, jwks_requests())
       assert.equal(1, fetches())
     end)
@@ -285,13 +313,11 @@ describe("oidc-provider", function()
       local kids = rotate()
       local token = access_token("svc-PS256")
       assert.truthy(contains(kids, header_of(token).kid), "signed with a new key")
-      local workers, n = {}, 0
-      for _, answer in ipairs(requests(token, 20, 10)) do
-        assert.equal(200, answer.status, answer.body)
-        local worker = cjson.decode(answer.body).worker
-        if not workers[worker] then n, workers[worker] = n + 1, true end
-      end
-      assert.is_true(n >= 2, "requests reached " .. n .. " worker(s)")
+      local list = {}
+      for i = 1, 20 do list[i] = token end
+      local answers = requests(list, 10)
+      for _, answer in ipairs(answers) do assert.equal(200, answer.status, answer.body) end
+      assert.is_true(workers_of(answers) >= 2, "the requests reached one worker")
       assert.equal(before + 1, jwks_requests())
       assert.equal(fetched + 1, fetches())
       assert.equal(200, (http(url .. "/app/x", { headers = { "Authorization: Bearer " .. tokens.RS256 } })))

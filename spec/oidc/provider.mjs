@@ -21,10 +21,16 @@
 // Test controls of this harness (not the provider's), under /_test/:
 //   POST /_test/rotate   new keys (new kids) first in the set, the old ones kept;
 //                        a new provider instance signs with them from now on
-//   POST /_test/mint     {"claims": {...}}: a token signed by the current Ed25519
-//                        key (jose) with alg "Ed25519", which this provider
-//                        version cannot issue itself (header typ at+jwt)
+//   POST /_test/mint     {"claims": {...}, "kid": ...}: a token named Ed25519
+//                        (header typ at+jwt), which this provider version cannot
+//                        issue, signed (by jose) with the current Ed25519 key;
+//                        its kid is the harness's JWK below unless one is given
 //   GET  /_test/count    {"jwks": N}: requests to the provider's jwks_uri so far
+// The provider publishes its Ed25519 key with "alg": "EdDSA", and so binds it
+// to that name (RFC 7517 4.4): a token named Ed25519 does not verify with it.
+// A newer provider publishes its key under the new name; so the answer of its
+// jwks_uri gets one more JWK from this harness: the same Ed25519 public key,
+// kid "<its kid>-fs", "alg": "Ed25519". Everything else in it is the provider's.
 import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync, renameSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -89,6 +95,29 @@ function newProvider(issuer) {
   return provider;
 }
 
+// The current Ed25519 key's public JWK under its fully-specified name.
+function fullySpecifiedJwk() {
+  const { d, ...pub } = keys.find((k) => k.crv === 'Ed25519');
+  return { ...pub, kid: `${pub.kid}-fs`, alg: 'Ed25519', use: 'sig' };
+}
+
+// Adds fullySpecifiedJwk() to the provider's JWKS answer on res (its
+// Content-Length set again for the longer body).
+function withFullySpecifiedKey(res) {
+  const { end, setHeader } = res;
+  res.setHeader = (name, value) => (name.toLowerCase() === 'content-length' ? res : setHeader.call(res, name, value));
+  res.end = (body, ...rest) => {
+    let out = body;
+    if (res.statusCode === 200 && body) {
+      const set = JSON.parse(body.toString());
+      set.keys.push(fullySpecifiedJwk());
+      out = JSON.stringify(set);
+    }
+    if (out) setHeader.call(res, 'content-length', Buffer.byteLength(out));
+    return end.call(res, out, ...rest);
+  };
+}
+
 let handler;
 let jwksRequests = 0;
 let jwksPath;
@@ -112,10 +141,10 @@ async function control(req, res, issuer) {
     return answer(res, 200, { kids: keys.slice(0, 5).map((k) => k.kid) });
   }
   if (req.method === 'POST' && req.url === '/_test/mint') {
-    const { claims } = await readJSON(req);
+    const { claims, kid } = await readJSON(req);
     const jwk = keys.find((k) => k.crv === 'Ed25519');
     const token = await new SignJWT(claims)
-      .setProtectedHeader({ alg: 'Ed25519', typ: 'at+jwt', kid: jwk.kid })
+      .setProtectedHeader({ alg: 'Ed25519', typ: 'at+jwt', kid: kid || `${jwk.kid}-fs` })
       .sign(await importJWK(jwk, 'Ed25519'));
     return answer(res, 200, { token });
   }
@@ -129,7 +158,10 @@ const server = createServer((req, res) => {
     control(req, res, issuer).catch((err) => answer(res, 500, { error: String(err) }));
     return;
   }
-  if (req.url.split('?')[0] === jwksPath) jwksRequests += 1;
+  if (req.url.split('?')[0] === jwksPath) {
+    jwksRequests += 1;
+    withFullySpecifiedKey(res);
+  }
   handler(req, res);
 });
 
