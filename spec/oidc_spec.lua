@@ -35,6 +35,7 @@ local function start_provider()
       f:close()
       if port then break end
     end
+    if sh(("kill -0 $(cat %s/pid) 2>/dev/null || echo gone"):format(dir)) ~= "" then break end
     os.execute("sleep 0.05")
   end
   assert(port, "oidc-provider did not start: " .. sh("cat " .. dir .. "/log"))

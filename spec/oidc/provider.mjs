@@ -171,6 +171,7 @@ server.listen(0, '127.0.0.1', () => {
   const provider = newProvider(issuer);
   jwksPath = new URL(provider.urlFor('jwks')).pathname;
   handler = provider.callback();
+  console.log(`oidc-provider on node ${process.version}: ${issuer}`);
   writeFileSync(`${portFile}.tmp`, `${server.address().port}\n`);
   renameSync(`${portFile}.tmp`, portFile);
 });
