@@ -287,26 +287,29 @@ describe("oidc-provider #live", function()
       assert.equal(1, fetches())
     end)
 
-    local function refused(token)
+    -- 401 invalid_token, counted under reason (once: each reason comes up
+    -- once in this nginx's life).
+    local function refused(token, reason)
       local status, headers, body = http(url .. "/app/x", { headers = { "Authorization: Bearer " .. token } })
       assert.equal(401, status, body)
       assert.equal('Bearer realm="tfauth", error="invalid_token"', headers["www-authenticate"][1])
+      assert.equal(1, h.metrics(url)["tfauth_gate_bearer_refused_total{reason=" .. reason .. "}"], reason)
     end
 
-    it("refuses its ID tokens, whose aud is the API's too (401 invalid_token)", function()
-      refused(id_token())
+    it("refuses its ID tokens, whose aud is the API's too (401 invalid_token, reason type)", function()
+      refused(id_token(), "type")
     end)
 
-    it("refuses its tokens for another resource", function()
-      refused(access_token("svc-RS256", OTHER))
+    it("refuses its tokens for another resource (reason audience)", function()
+      refused(access_token("svc-RS256", OTHER), "audience")
     end)
 
-    it("takes a 2-second token, and refuses it once its exp has come", function()
+    it("takes a 2-second token, and refuses it once its exp has come (reason expired)", function()
       local token = access_token("svc-short")
       local exp = tfauth_jwt.claims(token).exp
       assert.equal(200, (http(url .. "/app/x", { headers = { "Authorization: Bearer " .. token } })))
       while os.time() <= exp do os.execute("sleep 0.2") end
-      refused(token)
+      refused(token, "expired")
     end)
 
     it("picks up rotated keys with one fetch for both workers", function()
