@@ -8,6 +8,7 @@
 #   TFAUTH_SEAL_KEYS=hex,hex   sealing keys, newest first
 #   TFAUTH_ISSUER=URL          accept Authorization: Bearer tokens of this realm
 #   TFAUTH_AUDIENCE=aud        their audience (default fndtn-api)
+#   TFAUTH_BEARER='{ ... }'    the whole bearer table, any number of lines (overrides the two above)
 #   TFAUTH_SECURE=true|false   the cookie's Secure flag (default false: plain http on loopback)
 #   TFAUTH_COOKIE='{ ... }'     the whole cookie table (overrides TFAUTH_SECURE)
 #   TFAUTH_PUBLIC_ORIGIN=URL   the origin cross-site checks compare with
@@ -35,6 +36,10 @@ for k in $(echo "${TFAUTH_SEAL_KEYS:-}" | tr ',' ' '); do keys="$keys\"$k\", "; 
 bearer=""
 if [ -n "${TFAUTH_ISSUER:-}" ]; then
   bearer="bearer = { issuer = \"$TFAUTH_ISSUER\", audience = \"${TFAUTH_AUDIENCE:-fndtn-api}\", leeway = 30 },"
+fi
+if [ -n "${TFAUTH_BEARER:-}" ]; then
+  # escaped for sed's replacement: \ | & as themselves, each newline as \n
+  bearer=$(printf 'bearer = %s,' "$TFAUTH_BEARER" | sed -e 's/[\\|&]/\\&/g' -e 's/$/\\n/' | tr -d '\n')
 fi
 origin=""; [ -n "${TFAUTH_PUBLIC_ORIGIN:-}" ] && origin="public_origin = \"$TFAUTH_PUBLIC_ORIGIN\","
 handoff="variables"; [ -n "${TFAUTH_HANDOFF:-}" ] && handoff=$TFAUTH_HANDOFF

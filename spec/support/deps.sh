@@ -26,6 +26,11 @@ group[test]="lua-busted lua-resty-lrucache
 #  OpenResty path and its Redis store; the backend's JWKS and the gate's
 #  metrics; the browser journey; memory checks and libFuzzer; lint and docs,
 #  LDoc under Lua 5.1 with lua-markdown.)
+# spec/oidc_spec.lua's OpenID Provider (oidc-provider from npm, spec/support/oidc.sh):
+# Debian's nodejs and npm, each only when absent: a node from elsewhere
+# (NodeSource's, which brings its own npm) conflicts with Debian's npm.
+command -v node >/dev/null || group[test]+=" nodejs"
+command -v npm >/dev/null || group[test]+=" npm"
 # `make demo-gate`: nginx with the lua module, and the LuaJIT build it loads.
 group[gate]="luajit2 libluajit2-5.1-dev nginx libnginx-mod-http-lua lua-resty-lrucache"
 group[bench]="wrk python3-requests"

@@ -39,10 +39,13 @@ busted_under() { # LUA CPATH-DIR [wrapper...]: the busted suite, against its own
   # The nginx specs drive nginx (which loads the LuaJIT build) from outside:
   # once, from the Lua 5.4 suite, is enough. Specs tagged `once` (slow ones
   # that test no Lua-specific path) also run there only, and under ASan and
-  # valgrind; every other spec runs under every Lua.
+  # valgrind; every other spec runs under every Lua. Specs tagged `live`
+  # (against a server of another project, started for them: oidc_spec's
+  # OpenID Provider) run in the Lua 5.4 suite only: that server starts once
+  # per make test.
   if [ "$dir" = build/5.4 ] && [ $# -eq 0 ]; then tags=""
-  elif [ "$dir" = build/5.4 ] || [ "$dir" = build/asan ]; then tags="--exclude-tags=nginx"
-  else tags="--exclude-tags=nginx,once"; fi
+  elif [ "$dir" = build/5.4 ] || [ "$dir" = build/asan ]; then tags="--exclude-tags=nginx,live"
+  else tags="--exclude-tags=nginx,once,live"; fi
   env LUA_CPATH="$root/$dir/?.so;;" TFAUTH_TEST_LUA="$lua" \
     bash spec/support/with-backend.sh "$@" "$lua" /usr/bin/busted -o TAP $tags spec
 }
