@@ -34,13 +34,6 @@ if redis.call('get', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('del', KEYS[1])
 return 1]]
 
--- ZADD to an index, dropping members created before ARGV[4], the index living ARGV[3] s.
-local ADD_MEMBER = [[
-redis.call('zremrangebyscore', KEYS[1], '-inf', '(' .. ARGV[4])
-redis.call('zadd', KEYS[1], ARGV[2], ARGV[1])
-if tonumber(ARGV[3]) > 0 then redis.call('expire', KEYS[1], ARGV[3]) end
-return 1]]
-
 -- The stored name of key.
 function Redis:key(key)
   if not self.cluster then return self.prefix .. key end
@@ -133,11 +126,19 @@ function Redis:incr(key)
   return self:run(key, function(red) return red:incr(self:key(key)) end)
 end
 
+-- ZADD first, as a command of its own: a script's writes are not refused
+-- by maxmemory the way a command's are (Redis 7 lets an unflagged script's
+-- ZADD through), and an index that grows past maxmemory is a full store too.
 function Redis:add_member(index_key, member, score, ttl)
   ttl = ttl and ttl > 0 and math.ceil(ttl) or 0
-  local oldest = ttl > 0 and ngx.time() - ttl or "-inf"
+  local stored = self:key(index_key)
   local res, err, kind = self:run(index_key, function(red)
-    return red:eval(ADD_MEMBER, 1, self:key(index_key), member, score, ttl, oldest)
+    local added, aerr = red:zadd(stored, score, member)
+    if not added then return added, aerr end
+    if ttl == 0 then return true end
+    local dropped, derr = red:zremrangebyscore(stored, "-inf", "(" .. (ngx.time() - ttl))
+    if not dropped then return dropped, derr end
+    return red:expire(stored, ttl)
   end)
   if res == nil and err then return nil, err, kind end
   return true

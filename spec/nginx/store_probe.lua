@@ -1,0 +1,56 @@
+-- /t/store: runs store methods inside nginx (cosockets) for the store specs.
+-- Body: { config = {...}, ops = { { "set", "k", "v", 60, { exists = true } }, ... },
+-- fresh = true (a new store object, not the worker's cached one) }.
+-- Answer: { results = { { res, err, kind }, ... }, errors = { kind = n }, durations = { operation = n },
+-- pid = worker pid }.
+local cjson = require "cjson.safe"
+local store = require "tfauth.store"
+
+local probe = {}
+local cached = {}   -- per worker, by config: a Sentinel store keeps what it learnt
+local errors, durations = {}, {}
+
+local observer = {
+  on_error = function(kind) errors[kind] = (errors[kind] or 0) + 1 end,
+  on_duration = function(operation, seconds)
+    assert(seconds >= 0 and seconds < 60)
+    durations[operation] = (durations[operation] or 0) + 1
+  end,
+}
+
+local function store_of(config, fresh)
+  local name = cjson.encode(config)
+  if fresh or not cached[name] then cached[name] = store.new(config, observer) end
+  return cached[name]
+end
+
+function probe.run()
+  ngx.req.read_body()
+  local body = cjson.decode(ngx.req.get_body_data() or "") or {}
+  errors, durations = {}, {}
+  local ok, s = pcall(store_of, body.config, body.fresh)
+  if not ok then
+    ngx.say(cjson.encode { raised = tostring(s), field = type(s) == "table" and s.field or nil })
+    return
+  end
+  local results = {}
+  for i, op in ipairs(body.ops or {}) do
+    if op[1] == "sleep" then
+      ngx.sleep(op[2])
+      results[i] = {}
+    else
+      local method = s[op[1]]
+      local args = { unpack(op, 2) }
+      local n = #op - 1
+      for j = 1, n do
+        if args[j] == cjson.null then args[j] = nil end
+        if type(args[j]) == "table" and args[j].x then args[j] = ("x"):rep(args[j].x) end -- a big value
+      end
+      local res, err, kind = method(s, unpack(args, 1, n))
+      results[i] = { res = res == nil and cjson.null or res, err = err, kind = kind }
+    end
+  end
+  ngx.say(cjson.encode { results = results, errors = errors, durations = durations, pid = ngx.worker.pid() })
+end
+
+return probe

@@ -1,0 +1,185 @@
+-- tfauth.store inside a real nginx (spec/nginx/store.conf): the same
+-- methods on the shared dict and on a real redis-server; Redis's error
+-- replies as errors; a full store; TLS with an ACL user.
+local h = require "spec.helper"
+local redis = require "spec.support.redis"
+local cjson = require "cjson"
+
+local sh = h.sh
+
+describe("tfauth.store #nginx #once", function()
+  local url, stop, prefix, plain, certs
+
+  local function call(config, ops, fresh)
+    local status, _, body = h.http(url .. "/t/store", { method = "POST",
+      body = cjson.encode { config = config, ops = ops, fresh = fresh } })
+    assert.equal(200, status, body)
+    return cjson.decode(body)
+  end
+  local function results(config, ops)
+    local out = call(config, ops)
+    assert.is_nil(out.raised, out.raised)
+    return out.results, out
+  end
+  local function error_log() return sh("cat " .. prefix .. "/logs/error.log") end
+  -- assert.matches, with what was matched against in the failure message
+  local function matches(pattern, result)
+    assert(type(result.err) == "string" and result.err:find(pattern), pattern .. " in " .. cjson.encode(result))
+  end
+
+  setup(function()
+    certs = sh("mktemp -d"):gsub("%s+$", "")
+    sh("bash spec/support/make-certs.sh " .. certs)
+    plain = redis.start()
+    url, stop, prefix = h.start_nginx { workers = 2, conf = h.root .. "/spec/nginx/store.conf",
+      ca_file = certs .. "/ca.pem" }
+  end)
+  teardown(function()
+    stop()
+    plain.remove()
+    os.execute("rm -rf " .. certs)
+  end)
+
+  local DICT = { kind = "shared_dict", name = "tfauth_sessions" }
+  local function REDIS() return { kind = "redis", host = "127.0.0.1", port = plain.port, prefix = "t:" } end
+
+  for _, case in ipairs { { "shared dict", function() return DICT end }, { "redis", REDIS } } do
+    local name, config_of = case[1], case[2]
+    describe("on the " .. name, function()
+      it("set, get, delete; an absent key is nil without an error", function()
+        local r = results(config_of(), {
+          { "set", "s:a", "one", 60 }, { "get", "s:a" }, { "delete", "s:a" }, { "get", "s:a" }, { "get", "s:none" },
+        })
+        assert.same({ true, "one", true }, { r[1].res, r[2].res, r[3].res })
+        assert.equal(cjson.null, r[4].res)
+        assert.is_nil(r[4].err)
+        assert.is_nil(r[5].err)
+      end)
+
+      it("set { exists = true } writes only over an existing key", function()
+        local r = results(config_of(), {
+          { "delete", "s:b" }, { "set", "s:b", "new", 60, { exists = true } }, { "get", "s:b" },
+          { "set", "s:b", "one", 60 }, { "set", "s:b", "two", 60, { exists = true } }, { "get", "s:b" },
+        })
+        assert.equal(false, r[2].res)
+        assert.equal(cjson.null, r[3].res)
+        assert.equal(true, r[5].res)
+        assert.equal("two", r[6].res)
+      end)
+
+      it("a locked set or delete happens only while its lock is held (logout wins)", function()
+        local r = results(config_of(), {
+          { "set", "s:c", "v1", 60 }, { "lock", "lock:c", 5000 }, { "lock", "lock:c", 5000 },
+        })
+        local token = r[2].res
+        assert.matches("^%x+$", token)
+        assert.equal(false, r[3].res) -- held
+        r = results(config_of(), {
+          { "set", "s:c", "v2", 60, { exists = true, lock = "lock:c", token = "not-the-token" } },
+          { "set", "s:c", "v3", 60, { exists = true, lock = "lock:c", token = token } }, { "get", "s:c" },
+          { "delete", "s:c", { lock = "lock:c", token = "not-the-token" } }, { "get", "s:c" },
+          { "delete", "s:c", { lock = "lock:c", token = token } }, { "get", "s:c" },
+          -- a refresh saving after the logout deleted the session: not written
+          { "set", "s:c", "v4", 60, { exists = true, lock = "lock:c", token = token } }, { "get", "s:c" },
+          { "unlock", "lock:c", token }, { "lock", "lock:c", 5000 },
+        })
+        assert.equal(false, r[1].res)
+        assert.equal(true, r[2].res)
+        assert.equal("v3", r[3].res)
+        assert.equal(false, r[4].res)
+        assert.equal("v3", r[5].res)
+        assert.equal(true, r[6].res)
+        assert.equal(cjson.null, r[7].res)
+        assert.equal(false, r[8].res)
+        assert.equal(cjson.null, r[9].res)
+        assert.matches("^%x+$", r[11].res) -- free again
+      end)
+
+      it("keeps an index of a user's sessions, oldest first, and drops members past its ttl", function()
+        local now = os.time()
+        local r = results(config_of(), {
+          { "add_member", "u:alice", "sid3", now - 10, 3600 }, { "add_member", "u:alice", "sid1", now - 30, 3600 },
+          { "add_member", "u:alice", "sid2", now - 20, 3600 }, { "members", "u:alice" },
+          { "remove_member", "u:alice", "sid1" }, { "members", "u:alice" },
+          { "add_member", "u:alice", "sid4", now, 5 }, { "members", "u:alice" }, -- sid2 and sid3 are older than 5 s
+          { "members", "u:nobody" },
+        })
+        assert.same({ { member = "sid1", score = now - 30 }, { member = "sid2", score = now - 20 },
+          { member = "sid3", score = now - 10 } }, r[4].res)
+        assert.same({ "sid2", "sid3" }, { r[6].res[1].member, r[6].res[2].member })
+        assert.same({ { member = "sid4", score = now } }, r[8].res)
+        assert.same({}, r[9].res)
+      end)
+    end)
+  end
+
+  describe("a full shared dict", function()
+    it("refuses the write with store.FULL, evicts nobody, and tells its free bytes", function()
+      local big = { x = 60000 } -- made by the probe
+      local ops = { { "set", "s:first", "keep me", 0 }, { "free_bytes" }, { "capacity" } }
+      for i = 1, 250 do ops[#ops + 1] = { "set", "s:big" .. i, big, 0 } end -- 15 MB into 10m
+      ops[#ops + 1] = { "get", "s:first" }
+      ops[#ops + 1] = { "free_bytes" }
+      local r, out = results(DICT, ops)
+      assert.equal(10 * 1024 * 1024, r[3].res)
+      local first_full
+      for i = 4, 253 do
+        if r[i].res == cjson.null then
+          first_full = first_full or i
+          assert.equal("no memory", r[i].err)
+          assert.equal("oom", r[i].kind)
+        end
+      end
+      assert.truthy(first_full, "the dict never filled")
+      assert.equal("keep me", r[254].res) -- nothing evicted
+      assert.is_true(r[255].res < 60000 and r[2].res > r[255].res)
+      assert.is_true(out.errors.oom > 0)
+      local keys = {}
+      for i = 1, 250 do keys[#keys + 1] = { "delete", "s:big" .. i } end
+      results(DICT, keys)
+    end)
+  end)
+
+  describe("Redis's error replies", function()
+    it("are errors naming the reply, never an absent key (WRONGTYPE, READONLY, OOM)", function()
+      plain.cli("hset t:s:hash field value")
+      local r, out = results(REDIS(), { { "get", "s:hash" } })
+      assert.equal(cjson.null, r[1].res)
+      matches("^redis 127%.0%.0%.1:%d+: WRONGTYPE", r[1])
+      assert.equal("other", r[1].kind)
+      assert.same({ other = 1 }, out.errors)
+
+      plain.cli("config set maxmemory 1")
+      r, out = results(REDIS(), { { "set", "s:x", "v", 60 }, { "lock", "lock:x", 100 },
+        { "add_member", "u:x", "m", 1, 60 }, { "get", "s:none" } })
+      plain.cli("config set maxmemory 0")
+      for i = 1, 3 do
+        matches("OOM command not allowed", r[i])
+        assert.equal("oom", r[i].kind)
+      end
+      assert.is_nil(r[4].err) -- reads still work
+      assert.equal(3, out.errors.oom)
+      assert.is_true(out.durations.set >= 2 and out.durations.lock == 1 and out.durations.get == 1)
+
+      local replica = redis.start { args = "--replicaof 127.0.0.1 " .. plain.port }
+      r, out = results({ kind = "redis", port = replica.port }, { { "set", "s:x", "v", 60 }, { "delete", "s:x" } })
+      replica.remove()
+      matches("READONLY", r[1])
+      assert.same({ "readonly", "readonly" }, { r[1].kind, r[2].kind })
+      assert.equal(2, out.errors.readonly)
+    end)
+
+    it("a refused connection and a timeout are errors of their own kinds", function()
+      local port = redis.free_port()
+      local r = results({ kind = "redis", port = port }, { { "get", "s:x" } })
+      assert.matches("^redis 127%.0%.0%.1:" .. port .. ": connect: connection refused", r[1].err)
+      assert.equal("connect", r[1].kind)
+      local stuck = redis.start()
+      sh(("kill -STOP $(cat %s/redis.pid)"):format(stuck.dir))
+      r = results({ kind = "redis", port = stuck.port, timeout_ms = 200 }, { { "get", "s:x" } })
+      sh(("kill -CONT $(cat %s/redis.pid)"):format(stuck.dir))
+      stuck.remove()
+      assert.equal("timeout", r[1].kind)
+    end)
+  end)
+end)
