@@ -182,4 +182,62 @@ describe("tfauth.store #nginx #once", function()
       assert.equal("timeout", r[1].kind)
     end)
   end)
+
+  describe("over TLS with an ACL user", function()
+    local secure, other_ca, acl
+    setup(function()
+      acl = os.tmpname()
+      local f = assert(io.open(acl, "w"))
+      f:write("user default off\nuser tfauth on >pw-tfauth-0123 ~* &* +@all\n")
+      f:close()
+      secure = redis.start { tls = { dir = certs }, args = "--aclfile " .. acl, cli_args = "--user tfauth --pass pw-tfauth-0123 --no-auth-warning" }
+      -- a server certificate for localhost that no CA nginx trusts signed
+      sh(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout %s/self.key -out %s/self.pem"
+        .. " -subj /CN=localhost -addext subjectAltName=DNS:localhost -days 1 2>/dev/null"):format(certs, certs))
+      other_ca = redis.start { tls = { dir = certs, cert = certs .. "/self.pem", key = certs .. "/self.key",
+        auth_clients = "no" }, cli_args = "--insecure" }
+    end)
+    teardown(function()
+      secure.remove()
+      other_ca.remove()
+      os.remove(acl)
+    end)
+    local function config(more)
+      local c = { kind = "redis", port = secure.port, username = "tfauth", password = "pw-tfauth-0123", database = 3,
+        tls = { server_name = "localhost", cert = certs .. "/client.pem", key = certs .. "/client.key" } }
+      for k, v in pairs(more or {}) do c[k] = v end
+      return c
+    end
+
+    it("verifies the server, sends the client certificate, AUTHs as the user and SELECTs the database", function()
+      local r = results(config(), { { "set", "s:tls", "sealed", 60 }, { "get", "s:tls" } })
+      assert.same({ true, "sealed" }, { r[1].res, r[2].res })
+      assert.equal("sealed\n", secure.cli("-n 3 get tfauth:s:tls"))
+      assert.equal("\n", secure.cli("-n 0 get tfauth:s:tls"))
+    end)
+
+    it("a wrong name, a wrong CA, a wrong password, no client certificate: each an error that says which", function()
+      local r = results(config { tls = { server_name = "wrong.example", cert = certs .. "/client.pem",
+        key = certs .. "/client.key" } }, { { "get", "s:x" } })
+      matches("TLS: certificate host mismatch", r[1])
+      assert.equal("tls", r[1].kind)
+      r = results(config { port = other_ca.port }, { { "get", "s:x" } })
+      matches("TLS: .*certificate.*lua_ssl_trusted_certificate", r[1])
+      assert.equal("tls", r[1].kind)
+      r = results(config { password = "not-the-password" }, { { "get", "s:x" } })
+      matches("AUTH refused: WRONGPASS", r[1])
+      assert.equal("auth", r[1].kind)
+      local anonymous = config()
+      anonymous.username, anonymous.password = nil, nil
+      r = results(anonymous, { { "get", "s:x" } })
+      matches("NOAUTH", r[1])
+      assert.equal("auth", r[1].kind)
+      r = results(config { tls = { server_name = "localhost" } }, { { "get", "s:x" } })
+      assert.equal(cjson.null, r[1].res)
+      assert.truthy(r[1].err)
+      assert.is_truthy(({ tls = true, connect = true })[r[1].kind], r[1].kind)
+      assert.is_nil(error_log():find("pw-tfauth", 1, true))
+      assert.is_nil(error_log():find("not-the-password", 1, true))
+    end)
+  end)
 end)

@@ -97,11 +97,13 @@ local function prepare(red, options, node)
   end
   if options.database and options.database ~= 0 then
     local ok, err = red:select(options.database)
-    if not ok then return failed(red, node, "SELECT " .. options.database .. ": " .. tostring(err)) end
+    if not ok then
+      return failed(red, node, "SELECT " .. options.database .. ": " .. tostring(err), connection.kind_of(err))
+    end
   end
   if options.role then
     local role, err = red:role()
-    if not role then return failed(red, node, "ROLE: " .. tostring(err)) end
+    if not role then return failed(red, node, "ROLE: " .. tostring(err), connection.kind_of(err)) end
     if role[1] ~= options.role then
       return failed(red, node, "ROLE is " .. tostring(role[1]) .. ", not " .. options.role, "readonly")
     end
