@@ -2,9 +2,9 @@
 -- connect timeout), TLS (verified against nginx's
 -- lua_ssl_trusted_certificate, the client certificate sent), AUTH (an ACL
 -- user or the default user), SELECT, and for Sentinel a ROLE check. Pooled
--- by nginx's cosocket pool under a name that holds everything that shapes a
--- connection, so connections made for another user, database or master
--- epoch are never handed out.
+-- by nginx's cosocket pool under a name of the node, the store (each store
+-- object its own pools: another store's user, password, database or TLS
+-- never comes with a pooled connection) and the master's epoch.
 --
 -- Every failure is `nil, message, kind`: the message names the node and the
 -- reply or socket error (never a password), kind is one of the fixed set the
@@ -119,8 +119,8 @@ function connection.open(options, node)
   local sock = rawget(red, "_sock")
   local timeout = options.timeout_ms or 1000
   sock:settimeouts(options.connect_timeout_ms or timeout, timeout, timeout)
-  local pool = ("tfauth:%s:%d:%s:%d:%s:%s"):format(node.host, node.port, options.username or "",
-    options.database or 0, options.tls and (options.tls.server_name or "tls") or "", options.epoch or 0)
+  local pool = ("tfauth:%s:%d:%s:%s:%s"):format(node.host, node.port, options.pool_id or "",
+    options.sentinel and "sentinel" or "", options.epoch or 0)
   local ok, err = red:connect(node.host, node.port, { pool = pool, pool_size = options.pool_size or 32 })
   if not ok then return failed(red, node, "connect: " .. tostring(err), err == "timeout" and "timeout" or "connect") end
   if red:get_reused_times() > 0 then return red end

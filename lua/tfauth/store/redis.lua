@@ -169,8 +169,12 @@ function Single:run(_, f)
   return connection.run(self.options, self.node, f)
 end
 
+local stores_made = 0
+
 return function(config)
+  stores_made = stores_made + 1
   local options = {
+    pool_id = stores_made,
     tls = config.tls, username = config.username, password = config.password, database = config.database or 0,
     timeout_ms = config.timeout_ms or 1000, connect_timeout_ms = config.connect_timeout_ms,
     pool_size = config.pool_size or 32, keepalive_ms = config.keepalive_ms or 60000,
