@@ -26,7 +26,13 @@ end
 
 function probe.run()
   ngx.req.read_body()
-  local body = cjson.decode(ngx.req.get_body_data() or "") or {}
+  local data = ngx.req.get_body_data()
+  if not data and ngx.req.get_body_file() then -- a big body went to a file
+    local file = assert(io.open(ngx.req.get_body_file(), "rb"))
+    data = file:read("*a")
+    file:close()
+  end
+  local body = cjson.decode(data or "") or {}
   errors, durations = {}, {}
   local ok, s = pcall(store_of, body.config, body.fresh)
   if not ok then
@@ -38,6 +44,8 @@ function probe.run()
     if op[1] == "sleep" then
       ngx.sleep(op[2])
       results[i] = {}
+    elseif op[1] == "slot" then -- the cluster's hash slot of a stored key
+      results[i] = { res = require("tfauth.store.cluster").slot(op[2]) }
     else
       local method = s[op[1]]
       local args = { unpack(op, 2) }

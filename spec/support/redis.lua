@@ -59,7 +59,7 @@ end
 
 -- A master, a replica and three sentinels (quorum 2, fast failover).
 function redis.start_sentinel(name)
-  local master = redis.start()
+  local master = redis.start { args = "--repl-diskless-sync-delay 0" }
   local replica = redis.start { args = "--replicaof 127.0.0.1 " .. master.port }
   wait_for(function() return replica.cli("info replication"):match("master_link_status:up") end, "replication")
   local sentinels = {}
@@ -80,8 +80,11 @@ function redis.start_sentinel(name)
     end
     sentinels[i] = s
   end
-  for _, s in ipairs(sentinels) do
-    wait_for(function() return s.cli("sentinel get-master-addr-by-name " .. name):match("%d+") end, "sentinel")
+  for _, s in ipairs(sentinels) do -- each knows the master, its replica and the other sentinels
+    wait_for(function()
+      return s.cli("sentinel replicas " .. name):match(tostring(replica.port))
+        and s.cli("sentinel master " .. name):match("num%-other%-sentinels\n2\n")
+    end, "sentinel")
   end
   return { master = master, replica = replica, sentinels = sentinels,
     remove = function()
@@ -95,7 +98,8 @@ end
 function redis.start_cluster()
   local nodes, addresses = {}, {}
   for i = 1, 6 do
-    nodes[i] = redis.start { args = "--cluster-enabled yes --cluster-config-file nodes.conf"
+    nodes[i] = redis.start { args = "--cluster-enabled yes --cluster-config-file nodes.conf --cluster-port "
+      .. redis.free_port()
       .. " --cluster-node-timeout 1000 --cluster-require-full-coverage no" }
     addresses[i] = "127.0.0.1:" .. nodes[i].port
   end

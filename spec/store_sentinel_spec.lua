@@ -1,0 +1,86 @@
+-- tfauth.store on Redis behind Sentinel, inside a real nginx (two workers):
+-- a master, a replica and three sentinels on loopback; the master killed
+-- while sessions are read and written; wait_replicas.
+local h = require "spec.helper"
+local redis = require "spec.support.redis"
+local cjson = require "cjson"
+
+local sh = h.sh
+
+describe("tfauth.store with Sentinel #nginx #once", function()
+  local url, stop, setup_
+  local NAME = "tfauth-master"
+
+  local function call(config, ops)
+    local status, _, body = h.http(url .. "/t/store", { method = "POST",
+      body = cjson.encode { config = config, ops = ops } })
+    assert.equal(200, status, body)
+    local out = cjson.decode(body)
+    assert.is_nil(out.raised, out.raised)
+    return out.results, out
+  end
+
+  local function config(more)
+    local sentinels = {}
+    for i, s in ipairs(setup_.sentinels) do sentinels[i] = { host = "127.0.0.1", port = s.port } end
+    table.insert(sentinels, 1, { host = "127.0.0.1", port = redis.free_port() }) -- a sentinel that is down
+    local c = { kind = "redis", sentinels = sentinels, master_name = NAME, timeout_ms = 300 }
+    for k, v in pairs(more or {}) do c[k] = v end
+    return c
+  end
+
+  setup(function()
+    setup_ = redis.start_sentinel(NAME)
+    url, stop = h.start_nginx { workers = 2, conf = h.root .. "/spec/nginx/store.conf" }
+  end)
+  teardown(function()
+    stop()
+    setup_.remove()
+  end)
+
+  it("finds the master through the sentinels, survives its loss, and keeps what was replicated", function()
+    local ops = {}
+    for i = 1, 20 do ops[i] = { "set", "s:before" .. i, "v" .. i, 600 } end
+    local r = call(config { wait_replicas = 1 }, ops)
+    for i = 1, 20 do assert.equal(true, r[i].res, cjson.encode(r[i])) end
+    assert.equal("v1\n", setup_.master.cli("get tfauth:s:before1"))
+    assert.equal("v1\n", setup_.replica.cli("get tfauth:s:before1")) -- WAIT 1 returned: it is there
+
+    local killed = os.clock() and sh("date +%s.%N")
+    sh(("kill -9 $(cat %s/redis.pid)"):format(setup_.master.dir))
+    local failures, first_ok, kinds = 0, nil, {}
+    for attempt = 1, 200 do
+      local out = call(config(), { { "set", "s:after", "ok", 600 }, { "get", "s:before7" } })
+      if out[1].res == true and out[2].res == "v7" then
+        first_ok = attempt
+        break
+      end
+      failures = failures + 1
+      assert.equal(cjson.null, out[1].res) -- an error, never a silent absence
+      assert.truthy(out[1].err)
+      kinds[out[1].kind] = true
+      os.execute("sleep 0.1")
+    end
+    local window = tonumber(sh("date +%s.%N")) - tonumber(killed)
+    assert.truthy(first_ok, "no master after the failover")
+    print(("\n# Sentinel failover: %d failed operations, writes back %.1f s after the master was killed (%s)")
+      :format(failures, window, table.concat((function()
+        local t = {}
+        for k in pairs(kinds) do t[#t + 1] = k end
+        return t
+      end)(), ",")))
+    -- every worker finds the new master; every session written before is there
+    for _ = 1, 10 do
+      r = call(config(), { { "get", "s:before20" }, { "get", "s:after" } })
+      assert.same({ "v20", "ok" }, { r[1].res, r[2].res })
+    end
+    assert.equal("ok\n", setup_.replica.cli("get tfauth:s:after")) -- the replica is the master now
+    assert.matches("role:master", setup_.replica.cli("info replication"))
+
+    -- wait_replicas: no replica is left, so a write is not acknowledged
+    r = call(config { wait_replicas = 1, wait_timeout_ms = 100 }, { { "set", "s:lonely", "v", 60 } })
+    assert.equal(cjson.null, r[1].res)
+    assert.matches("reached 0 of 1 replicas", r[1].err)
+    assert.equal("readonly", r[1].kind)
+  end)
+end)
