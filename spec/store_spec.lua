@@ -190,7 +190,8 @@ describe("tfauth.store #nginx #once", function()
       local f = assert(io.open(acl, "w"))
       f:write("user default off\nuser tfauth on >pw-tfauth-0123 ~* &* +@all\n")
       f:close()
-      secure = redis.start { tls = { dir = certs }, args = "--aclfile " .. acl, cli_args = "--user tfauth --pass pw-tfauth-0123 --no-auth-warning" }
+      secure = redis.start { tls = { dir = certs }, args = "--aclfile " .. acl,
+        cli_args = "--user tfauth --pass pw-tfauth-0123 --no-auth-warning" }
       -- a server certificate for localhost that no CA nginx trusts signed
       sh(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout %s/self.key -out %s/self.pem"
         .. " -subj /CN=localhost -addext subjectAltName=DNS:localhost -days 1 2>/dev/null"):format(certs, certs))

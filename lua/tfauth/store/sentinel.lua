@@ -91,7 +91,8 @@ function sentinel.new(config, options)
   return setmetatable({
     options = options, sentinels = sentinels, master_name = config.master_name, epoch = 0, checked = 0,
     sentinel_options = {
-      pool_id = options.pool_id, sentinel = true, tls = config.tls, username = config.sentinel_username, password = config.sentinel_password,
+      pool_id = options.pool_id, sentinel = true, tls = config.tls,
+      username = config.sentinel_username, password = config.sentinel_password,
       timeout_ms = options.timeout_ms, connect_timeout_ms = options.connect_timeout_ms,
       pool_size = options.pool_size, keepalive_ms = options.keepalive_ms,
     },
