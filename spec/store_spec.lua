@@ -13,7 +13,7 @@ describe("tfauth.store #nginx #once", function()
   local function call(config, ops, fresh)
     local status, _, body = h.http(url .. "/t/store", { method = "POST",
       body = cjson.encode { config = config, ops = ops, fresh = fresh } })
-    assert.equal(200, status, body)
+    assert.equal(200, status, body .. sh("tail -12 " .. prefix .. "/logs/error.log"))
     return cjson.decode(body)
   end
   local function results(config, ops)
@@ -240,5 +240,17 @@ describe("tfauth.store #nginx #once", function()
       assert.is_nil(error_log():find("pw-tfauth", 1, true))
       assert.is_nil(error_log():find("not-the-password", 1, true))
     end)
+  end)
+
+  it("its observer's kinds and durations export as the gate's series (every kind seen above)", function()
+    local m = h.metrics(url .. "/t/store")
+    for _, kind in ipairs { "connect", "timeout", "auth", "tls", "readonly", "oom", "other" } do
+      assert.is_true(m[("tfauth_gate_store_errors_total{kind=%s}"):format(kind)] > 0, kind)
+    end
+    for _, op in ipairs { "get", "set", "delete", "lock" } do
+      local n = m[("tfauth_gate_store_duration_seconds_count{operation=%s}"):format(op)]
+      assert.is_true(n > 0, op)
+      assert.equal(n, m[("tfauth_gate_store_duration_seconds_bucket{le=+Inf,operation=%s}"):format(op)])
+    end
   end)
 end)

@@ -73,7 +73,8 @@ local function handshake(red, options, node)
     if not ok then return nil, "client certificate: " .. tostring(err) end
   end
   local verify = tls.verify ~= false
-  local ok, err = sock:sslhandshake(nil, tls.server_name or node.host, verify)
+  -- false: no TLS session kept for reuse (resty.core 0.1.25 asserts on a nil one when the server then refuses)
+  local ok, err = sock:sslhandshake(false, tls.server_name or node.host, verify)
   if not ok then return nil, "TLS: " .. tostring(err) .. tls_hint(tostring(err)) end
   return true
 end
