@@ -73,8 +73,15 @@ local function handshake(red, options, node)
     if not ok then return nil, "client certificate: " .. tostring(err) end
   end
   local verify = tls.verify ~= false
-  -- false: no TLS session kept for reuse (resty.core 0.1.25 asserts on a nil one when the server then refuses)
-  local ok, err = sock:sslhandshake(false, tls.server_name or node.host, verify)
+  -- reused_session must be nil, not false: with false, resty.core 0.1.25
+  -- skips the call that reports a failed verification when the handshake
+  -- completes at once. With nil, it raises an assertion instead in that
+  -- case: a refusal all the same (nginx logs OpenSSL's reason on its own line).
+  local done, ok, err = pcall(sock.sslhandshake, sock, nil, tls.server_name or node.host, verify)
+  if not done then
+    ok, err = nil, "handshake failed (the reason is on nginx's line above: a certificate not signed by a CA in"
+      .. " lua_ssl_trusted_certificate, not for tls.server_name, or a client certificate the server wants)"
+  end
   if not ok then return nil, "TLS: " .. tostring(err) .. tls_hint(tostring(err)) end
   return true
 end

@@ -9,8 +9,9 @@
 --
 -- Beside each value `key`, a counter `~key` (its change stamp) lives exactly
 -- as long as the value: the gate compares it with the session it decoded,
--- and "only if it exists" writes bump it first (incr without an initial
--- value is atomic across workers and fails once the session is deleted).
+-- and "only if it exists" writes bump it after writing (incr without an
+-- initial value is atomic across workers and fails once the session is
+-- deleted: the write is then undone).
 local ids = require "tfauth.ids"
 
 local FULL = "no memory"
@@ -33,16 +34,12 @@ function Dict:stamp(key)
   return self.dict:get("~" .. key)
 end
 
--- Bumps the stamp of key; false when there is none (the value is gone).
-local function bump(dict, key)
-  local n = dict:incr("~" .. key, 1)
-  return n ~= nil
-end
-
--- A new stamp for key, without evicting: true, or nil, err.
+-- A new stamp for key, after its value was written, without evicting:
+-- true, or nil, err. The value first, then the stamp: a reader that sees the
+-- new stamp must find the new value (it caches what it read under that stamp).
 local function new_stamp(dict, key, ttl)
   for _ = 1, 3 do
-    if bump(dict, key) then
+    if dict:incr("~" .. key, 1) then
       dict:expire("~" .. key, ttl)
       return true
     end
@@ -57,31 +54,33 @@ local function holds(dict, options)
   return not options.lock or dict:get(options.lock) == options.token
 end
 
+-- Only over an existing key: the stamp must exist before and still after
+-- the write (a delete removes the stamp first); else the write is undone.
+local function replace(dict, key, value, ttl)
+  if not dict:get("~" .. key) then return false end
+  local ok, err = dict:safe_set(key, value, ttl)
+  if not ok then return failed(err) end
+  if not dict:incr("~" .. key, 1) then -- deleted by another worker meanwhile
+    dict:delete(key)
+    return false
+  end
+  dict:expire("~" .. key, ttl)
+  return true
+end
+
 --- key = value for ttl seconds (0: no expiry). options.exists: only if key
 -- exists; options.lock and options.token: only while that lock is held by
 -- token. Returns true, false (not written: absent, or the lock not held), or nil, err.
 function Dict:set(key, value, ttl, options)
   local dict = self.dict
   ttl = ttl or 0
-  if options then
-    if not holds(dict, options) then return false end
-    if options.exists then
-      if not bump(dict, key) then return false end
-      local ok, err = dict:safe_set(key, value, ttl)
-      if not ok then return failed(err) end
-      dict:expire("~" .. key, ttl)
-      if not dict:get("~" .. key) then -- deleted by another worker between our two writes
-        dict:delete(key)
-        return false
-      end
-      return true
-    end
-  end
-  local ok, err = new_stamp(dict, key, ttl)
+  if options and not holds(dict, options) then return false end
+  if options and options.exists then return replace(dict, key, value, ttl) end
+  local ok, err = dict:safe_set(key, value, ttl)
   if not ok then return failed(err) end
-  ok, err = dict:safe_set(key, value, ttl)
+  ok, err = new_stamp(dict, key, ttl)
   if not ok then
-    dict:delete("~" .. key)
+    dict:delete(key)
     return failed(err)
   end
   return true
