@@ -50,7 +50,10 @@ end
 -- After a write: WAIT for wait_replicas replicas when configured.
 local function replicated(self, red, res, err)
   if not res or res == null or self.wait_replicas == 0 then return res, err end
+  -- the socket waits longer than WAIT itself, so WAIT's own answer comes back
+  red:set_timeout(self.wait_timeout_ms + self.timeout_ms)
   local acked, werr = red:wait(self.wait_replicas, self.wait_timeout_ms)
+  red:set_timeout(self.timeout_ms)
   if not acked then return acked, werr end
   if acked < self.wait_replicas then
     return false, ("NOREPLICAS WAIT: the write reached %d of %d replicas"):format(acked, self.wait_replicas)
@@ -182,6 +185,7 @@ return function(config)
   local self = setmetatable({
     prefix = config.prefix or "tfauth:", cluster = config.cluster ~= nil,
     wait_replicas = config.wait_replicas or 0, wait_timeout_ms = config.wait_timeout_ms or options.timeout_ms,
+    timeout_ms = options.timeout_ms,
   }, Redis)
   if config.sentinels then
     self.router = require("tfauth.store.sentinel").new(config, options)
