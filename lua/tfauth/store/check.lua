@@ -85,7 +85,7 @@ local SPECS = {
     connect_timeout_ms = positive_key, pool_size = integer_key(1, 100000), keepalive_ms = integer_key(0, 86400000),
     tls = table_of(TLS), sentinels = list_of(NODE), master_name = string_key, sentinel_username = string_key,
     sentinel_password = string_key, cluster = list_of(NODE), wait_replicas = integer_key(0, 100),
-    wait_timeout_ms = positive_key,
+    wait_timeout_ms = positive_key, failover_wait_ms = integer_key(0, 60000),
   },
 }
 

@@ -100,7 +100,8 @@ end
 -- `connect_timeout_ms` (`timeout_ms`), `pool_size` (32), `keepalive_ms` (60000),
 -- `tls` (`{ verify = true, server_name =, cert =, key = }`: cert and key are PEM
 -- files; the CAs are nginx's `lua_ssl_trusted_certificate`), `wait_replicas` (0:
--- writes wait for that many replicas, `WAIT n wait_timeout_ms`), and instead of
+-- writes wait for that many replicas, `WAIT n wait_timeout_ms`), `failover_wait_ms` (0:
+-- an operation that meets a failover in progress is retried for that long), and instead of
 -- host and port either `sentinels` (`{ { host =, port = }, ... }`) with
 -- `master_name`, `sentinel_username`, `sentinel_password`, or `cluster`
 -- (seed nodes `{ { host =, port = }, ... }`). Checked by `store.check` (raises).

@@ -42,9 +42,25 @@ function Redis:key(key)
   return self.prefix .. head .. "{" .. rest .. "}"
 end
 
--- Runs f(red) where key lives: f's result, or nil, err, kind.
+-- What a failover looks like while it lasts: the command did not run (or
+-- running it twice is harmless), so it may be tried again.
+local PASSING = { connect = true, readonly = true, moved = true }
+
+-- Runs f(red) where key lives: f's result, or nil, err, kind. With
+-- failover_wait_ms, an error of a failover in progress is retried (every
+-- 0.2 s) until a master answers or that time has passed: the request waits
+-- out the failover instead of failing.
 function Redis:run(key, f)
-  return self.router:run(self:key(key), f)
+  local stored = self:key(key)
+  local res, err, kind = self.router:run(stored, f)
+  if not (res == nil and err) or self.failover_wait_ms == 0 or not PASSING[kind] then return res, err, kind end
+  local deadline = ngx.now() + self.failover_wait_ms / 1000
+  repeat
+    ngx.sleep(0.2)
+    res, err, kind = self.router:run(stored, f)
+    ngx.update_time()
+  until not (res == nil and err) or not PASSING[kind] or ngx.now() >= deadline
+  return res, err, kind
 end
 
 -- After a write: WAIT for wait_replicas replicas when configured.
@@ -112,7 +128,13 @@ end
 function Redis:lock(key, ttl_ms)
   local token = ids.random_hex(16)
   local res, err, kind = self:run(key, function(red)
-    return red:set(self:key(key), token, "NX", "PX", math.ceil(ttl_ms))
+    local out, serr = red:set(self:key(key), token, "NX", "PX", math.ceil(ttl_ms))
+    if out ~= null then return out, serr end
+    -- held: by us, when a first try of this call ran before its connection failed?
+    local holder, gerr = red:get(self:key(key))
+    if holder == token then return "OK" end
+    if holder == false then return holder, gerr end
+    return null
   end)
   if res == nil and err then return nil, err, kind end
   if res == null then return false end
@@ -185,7 +207,7 @@ return function(config)
   local self = setmetatable({
     prefix = config.prefix or "tfauth:", cluster = config.cluster ~= nil,
     wait_replicas = config.wait_replicas or 0, wait_timeout_ms = config.wait_timeout_ms or options.timeout_ms,
-    timeout_ms = options.timeout_ms,
+    timeout_ms = options.timeout_ms, failover_wait_ms = config.failover_wait_ms or 0,
   }, Redis)
   if config.sentinels then
     self.router = require("tfauth.store.sentinel").new(config, options)
