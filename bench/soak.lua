@@ -3,7 +3,7 @@
 -- Redis behind Sentinel (and again on a Redis Cluster), a few hundred
 -- simulated users (bench/soak_users.py) signing in, browsing with access
 -- tokens that expire every few seconds, signing out; a master killed in the
--- middle. Prints, per setup: sessions lost, refreshes per expiry per
+-- middle and started again 5 s later (as orchestrators do). Prints, per setup: sessions lost, refreshes per expiry per
 -- session, error rate, p50/p99, and the workers' RSS over time.
 -- Run by the Makefile under spec/support/with-backend.sh (the reference backend).
 -- Settings: TFAUTH_SOAK_USERS (200), TFAUTH_SOAK_SECONDS (60).
@@ -28,7 +28,11 @@ local SETUPS = {
     local store = ("{ kind = \"redis\", sentinels = { %s }, master_name = \"soak\", wait_replicas = 1,"
       .. " timeout_ms = 500, failover_wait_ms = FAILOVER_WAIT }"):format(table.concat(sentinels, ", "))
     store = store:gsub("FAILOVER_WAIT", FAILOVER_WAIT)
-    return store, ("kill -9 $(cat %s/redis.pid)"):format(s.master.dir), s.remove
+    -- killed, and started again 5 s later as a replica of the master the sentinels then name
+    local event = ("kill -9 $(cat %s/redis.pid); sleep 5; %s --replicaof $(redis-cli -p %d sentinel"
+      .. " get-master-addr-by-name soak | tr '\\n' ' ')"):format(s.master.dir, s.master.restart_command(),
+        s.sentinels[1].port)
+    return store, event, s.remove
   end,
   cluster = function()
     local c = redis.start_cluster()
@@ -42,7 +46,8 @@ local SETUPS = {
       if node.cli("role"):match("^master") then victim = node break end
     end
     store = store:gsub("FAILOVER_WAIT", FAILOVER_WAIT)
-    return store, ("kill -9 $(cat %s/redis.pid)"):format(victim.dir), c.remove
+    -- killed, and started again 5 s later: it rejoins as a replica of its promoted one
+    return store, ("kill -9 $(cat %s/redis.pid); sleep 5; %s"):format(victim.dir, victim.restart_command()), c.remove
   end,
 }
 
@@ -66,8 +71,9 @@ local function soak(name)
   end
   local rss_file = os.tmpname()
   local stop_rss = start_rss(prefixes, rss_file)
-  local out = sh(("/usr/bin/python3 %s/bench/soak_users.py %d %d %d %q %s"):format(h.root, USERS, SECONDS,
-    SECONDS // 2, kill_master, table.concat(nodes, " ")))
+  local quoted = "'" .. kill_master:gsub("'", "'\\''") .. "'" -- run when its time comes, not now
+  local out = sh(("/usr/bin/python3 %s/bench/soak_users.py %d %d %d %s %s"):format(h.root, USERS, SECONDS,
+    SECONDS // 2, quoted, table.concat(nodes, " ")))
   stop_rss()
   -- Each refresh token stands for one expiry of one session: a second
   -- refresh with it is a refresh more than once per expiry.

@@ -90,7 +90,7 @@ def main():
                 stats["logout_failed"] += 1
             return
         status, _, latency = request(random.choice(nodes), "GET", "/app/x", cookie=cookie)
-        if status != 401:
+        if status == 200:
             with lock:
                 stats["logout_kept"] += 1
 

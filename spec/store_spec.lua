@@ -169,6 +169,37 @@ describe("tfauth.store #nginx #once", function()
       assert.equal(2, out.errors.readonly)
     end)
 
+    it("with failover_wait_ms, an operation waits out a server that comes back instead of failing", function()
+      local port = redis.free_port()
+      local body, answer = os.tmpname(), os.tmpname()
+      local f = assert(io.open(body, "w"))
+      f:write(cjson.encode { config = { kind = "redis", port = port, failover_wait_ms = 5000 },
+        ops = { { "set", "s:late", "v", 60 } } })
+      f:close()
+      os.remove(answer)
+      os.execute(("curl -s -X POST --data-binary @%s %s/t/store >%s.tmp && mv %s.tmp %s &")
+        :format(body, url, answer, answer, answer))
+      os.execute("sleep 0.6") -- nothing listens yet: the operation is being retried
+      local late = redis.start { port = port }
+      local text
+      for _ = 1, 100 do
+        local file = io.open(answer)
+        if file then
+          text = file:read("*a")
+          file:close()
+          break
+        end
+        os.execute("sleep 0.05")
+      end
+      assert.equal("v\n", late.cli("get tfauth:s:late"))
+      late.remove()
+      os.remove(body)
+      os.remove(answer)
+      local out = cjson.decode(text)
+      assert.equal(true, out.results[1].res)
+      assert.same({}, out.errors) -- the tries that failed meanwhile are not errors
+    end)
+
     it("a refused connection and a timeout are errors of their own kinds", function()
       local port = redis.free_port()
       local r = results({ kind = "redis", port = port }, { { "get", "s:x" } })

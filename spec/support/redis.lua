@@ -37,9 +37,11 @@ function redis.start(options)
     cli_args = ("--tls --cacert %s/ca.pem --cert %s/client.pem --key %s/client.key --sni localhost %s")
       :format(t.dir, t.dir, t.dir, cli_args)
   end
-  os.execute(("env -u LD_PRELOAD redis-server %s --bind 127.0.0.1 --save '' --appendonly no --daemonize yes"
-    .. " --dir %s --pidfile %s/redis.pid --logfile %s/redis.log %s"):format(listen, dir, dir, dir, options.args or ""))
-  local server = { port = port, dir = dir }
+  local command = ("env -u LD_PRELOAD redis-server %s --bind 127.0.0.1 --save '' --appendonly no --daemonize yes"
+    .. " --dir %s --pidfile %s/redis.pid --logfile %s/redis.log %s"):format(listen, dir, dir, dir, options.args or "")
+  os.execute(command)
+  -- the shell command that starts it again, in its folder (a cluster node keeps its nodes.conf), with more arguments
+  local server = { port = port, dir = dir, restart_command = function(more) return command .. " " .. (more or "") end }
   function server.cli(args) return sh(("redis-cli -p %d %s %s 2>&1"):format(port, cli_args, args)) end
   function server.stop()
     os.execute(("kill $(cat %s/redis.pid 2>/dev/null) 2>/dev/null"):format(dir))
