@@ -63,6 +63,19 @@ describe("tfauth.store.check", function()
     end)
   end
 
+  it("lists every key by kind, each accepted on its own", function()
+    assert.same({ "kind", "name" }, store.KEYS.shared_dict)
+    assert.is_true(#store.KEYS.redis >= 25)
+    for _, path in ipairs(store.KEYS.redis) do
+      assert.is_truthy(path:find("^[%l_]+$") or path:find("^[%l_]+%.[%l_]+$"), path)
+    end
+    for _, path in ipairs { "tls.verify", "sentinels.port", "cluster.host", "failover_wait_ms", "wait_replicas" } do
+      local found = false
+      for _, p in ipairs(store.KEYS.redis) do found = found or p == path end
+      assert.is_true(found, path)
+    end
+  end)
+
   it("never puts a password in its message", function()
     local _, message, err = refusal { kind = "redis", password = "s3cret-pw", sentinel_password = "other-s3cret" }
     assert.is_nil(message:find("s3cret", 1, true))

@@ -89,6 +89,23 @@ local SPECS = {
   },
 }
 
+-- Every key's path by kind (tls.verify; a list's items as sentinels.host),
+-- sorted: for the documentation's reference and its check.
+check.KEYS = {}
+for kind, spec in pairs(SPECS) do
+  local paths = {}
+  for key in pairs(spec) do
+    local nested = key == "tls" and TLS or (key == "sentinels" or key == "cluster") and NODE or nil
+    if nested then
+      for sub in pairs(nested) do paths[#paths + 1] = key .. "." .. sub end
+    else
+      paths[#paths + 1] = key
+    end
+  end
+  table.sort(paths)
+  check.KEYS[kind] = paths
+end
+
 -- Rules between keys, once each key is known to be well-formed.
 local function redis_rules(config, field, where)
   local function exclusive(a, b)

@@ -42,6 +42,10 @@ store.ERROR_KINDS = { "connect", "timeout", "auth", "tls", "readonly", "oom", "m
 --- The operations timed (`on_duration`'s first argument).
 store.OPERATIONS = { "get", "set", "delete", "lock" }
 
+--- Every key a store's configuration may have, by kind, as sorted paths
+-- (`tls.verify`; a list's items as `sentinels.host`): `store.KEYS.redis`.
+store.KEYS = check.KEYS
+
 --- Deprecated: use `tfauth.ids.random_hex`.
 store.random_hex = ids.random_hex
 
