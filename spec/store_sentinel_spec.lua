@@ -45,6 +45,21 @@ describe("tfauth.store with Sentinel #nginx #once", function()
     return setup_.replica, setup_.master
   end
 
+  it("speaks to sentinels that want a password (sentinel_password), never logging it", function()
+    local guarded = redis.start_one_sentinel(NAME, setup_.master.port, "requirepass s3ntinel-pw")
+    local function with(password)
+      return { kind = "redis", master_name = NAME, sentinels = { { host = "127.0.0.1", port = guarded.port } },
+        sentinel_password = password }
+    end
+    local ok = call(with("s3ntinel-pw"), { { "set", "s:guarded", "v", 60 }, { "get", "s:guarded" } })
+    local refused = call(with("not-the-pw"), { { "get", "s:guarded" } })
+    guarded.remove()
+    assert.same({ true, "v" }, { ok[1].res, ok[2].res })
+    assert.equal("auth", refused[1].kind)
+    assert.matches("^redis sentinels: redis 127%.0%.0%.1:%d+: AUTH refused: WRONGPASS", refused[1].err)
+    assert.is_nil(refused[1].err:find("pw", 1, true))
+  end)
+
   it("a graceful SENTINEL FAILOVER: writes reach the new master within about a second", function()
     local old = roles()
     local r = call(config(), { { "set", "s:graceful", "before", 600 } })

@@ -59,29 +59,33 @@ function redis.start(options)
   return server
 end
 
+-- One sentinel monitoring master_port as name (quorum 2, fast failover);
+-- more: lines added to its sentinel.conf (requirepass ...).
+function redis.start_one_sentinel(name, master_port, more)
+  local port = redis.free_port()
+  local dir = sh("mktemp -d"):gsub("%s+$", "")
+  local conf = assert(io.open(dir .. "/sentinel.conf", "w"))
+  conf:write(("port %d\nbind 127.0.0.1\ndaemonize yes\npidfile %s/sentinel.pid\nlogfile %s/sentinel.log\ndir %s\n"
+    .. "sentinel monitor %s 127.0.0.1 %d 2\nsentinel down-after-milliseconds %s 1000\n"
+    .. "sentinel failover-timeout %s 5000\nsentinel parallel-syncs %s 1\n%s\n")
+    :format(port, dir, dir, dir, name, master_port, name, name, name, more or ""))
+  conf:close()
+  os.execute(("env -u LD_PRELOAD redis-server %s/sentinel.conf --sentinel"):format(dir))
+  local s = { port = port, dir = dir }
+  function s.cli(args) return sh(("redis-cli -p %d %s 2>&1"):format(port, args)) end
+  function s.remove()
+    os.execute(("kill $(cat %s/sentinel.pid 2>/dev/null) 2>/dev/null; sleep 0.1; rm -rf %s"):format(dir, dir))
+  end
+  return s
+end
+
 -- A master, a replica and three sentinels (quorum 2, fast failover).
 function redis.start_sentinel(name)
   local master = redis.start { args = "--repl-diskless-sync-delay 0" }
   local replica = redis.start { args = "--replicaof 127.0.0.1 " .. master.port }
   wait_for(function() return replica.cli("info replication"):match("master_link_status:up") end, "replication")
   local sentinels = {}
-  for i = 1, 3 do
-    local port = redis.free_port()
-    local dir = sh("mktemp -d"):gsub("%s+$", "")
-    local conf = assert(io.open(dir .. "/sentinel.conf", "w"))
-    conf:write(("port %d\nbind 127.0.0.1\ndaemonize yes\npidfile %s/sentinel.pid\nlogfile %s/sentinel.log\ndir %s\n"
-      .. "sentinel monitor %s 127.0.0.1 %d 2\nsentinel down-after-milliseconds %s 1000\n"
-      .. "sentinel failover-timeout %s 5000\nsentinel parallel-syncs %s 1\n")
-      :format(port, dir, dir, dir, name, master.port, name, name, name))
-    conf:close()
-    os.execute(("env -u LD_PRELOAD redis-server %s/sentinel.conf --sentinel"):format(dir))
-    local s = { port = port, dir = dir }
-    function s.cli(args) return sh(("redis-cli -p %d %s 2>&1"):format(port, args)) end
-    function s.remove()
-      os.execute(("kill $(cat %s/sentinel.pid 2>/dev/null) 2>/dev/null; sleep 0.1; rm -rf %s"):format(dir, dir))
-    end
-    sentinels[i] = s
-  end
+  for i = 1, 3 do sentinels[i] = redis.start_one_sentinel(name, master.port) end
   for _, s in ipairs(sentinels) do -- each knows the master, its replica and the other sentinels
     wait_for(function()
       return s.cli("sentinel replicas " .. name):match(tostring(replica.port))
