@@ -82,7 +82,7 @@ end
 -- A master, a replica and three sentinels (quorum 2, fast failover).
 function redis.start_sentinel(name)
   local master = redis.start { args = "--repl-diskless-sync-delay 0" }
-  local replica = redis.start { args = "--replicaof 127.0.0.1 " .. master.port }
+  local replica = redis.start { args = "--repl-diskless-sync-delay 0 --replicaof 127.0.0.1 " .. master.port }
   wait_for(function() return replica.cli("info replication"):match("master_link_status:up") end, "replication")
   local sentinels = {}
   for i = 1, 3 do sentinels[i] = redis.start_one_sentinel(name, master.port) end
@@ -104,9 +104,8 @@ end
 function redis.start_cluster()
   local nodes, addresses = {}, {}
   for i = 1, 6 do
-    nodes[i] = redis.start { args = "--cluster-enabled yes --cluster-config-file nodes.conf --cluster-port "
-      .. redis.free_port()
-      .. " --cluster-node-timeout 1000 --cluster-require-full-coverage no" }
+    nodes[i] = redis.start { args = "--repl-diskless-sync-delay 0 --cluster-enabled yes --cluster-config-file nodes.conf"
+      .. " --cluster-port " .. redis.free_port() .. " --cluster-node-timeout 1000 --cluster-require-full-coverage no" }
     addresses[i] = "127.0.0.1:" .. nodes[i].port
   end
   local out = sh("redis-cli --cluster create " .. table.concat(addresses, " ")
