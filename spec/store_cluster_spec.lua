@@ -30,14 +30,44 @@ describe("tfauth.store on Redis Cluster #nginx #once", function()
     return out
   end
 
+  local certs, secure
   setup(function()
     cluster = redis.start_cluster()
+    certs = sh("mktemp -d"):gsub("%s+$", "")
+    sh("bash spec/support/make-certs.sh " .. certs)
+    secure = redis.start_cluster(certs)
     down = redis.free_port()
-    url, stop = h.start_nginx { workers = 2, conf = h.root .. "/spec/nginx/store.conf" }
+    url, stop = h.start_nginx { workers = 2, conf = h.root .. "/spec/nginx/store.conf", ca_file = certs .. "/ca.pem" }
   end)
   teardown(function()
     stop()
     cluster.remove()
+    secure.remove()
+    os.execute("rm -rf " .. certs)
+  end)
+
+  it("over TLS verifies every node, announced by IP, against tls.server_name", function()
+    local function over_tls(name)
+      return { kind = "redis", cluster = { { host = "127.0.0.1", port = secure.nodes[1].port } },
+        tls = { server_name = name, cert = certs .. "/client.pem", key = certs .. "/client.key" } }
+    end
+    local ops, reads = {}, {}
+    for i, sid in ipairs(sids(30)) do
+      ops[i] = { "set", "s:" .. sid, "v" .. i, 600 }
+      reads[i] = { "get", "s:" .. sid }
+    end
+    local r = call(over_tls("localhost"), ops)
+    for i = 1, 30 do assert.equal(true, r[i].res, cjson.encode(r[i])) end
+    r = call(over_tls("localhost"), reads)
+    for i = 1, 30 do assert.equal("v" .. i, r[i].res) end
+    local holders = 0
+    for _, node in ipairs(secure.nodes) do
+      if tonumber(node.cli("dbsize")) > 0 and node.cli("role"):match("^master") then holders = holders + 1 end
+    end
+    assert.equal(3, holders) -- every master was reached, each over a verified connection
+    r = call(over_tls("wrong.example"), { { "get", "s:" .. sids(1)[1] } })
+    assert.equal("tls", r[1].kind)
+    assert.equal(cjson.null, r[1].res)
   end)
 
   it("computes Redis's hash slots, and keeps a session and its lock in one", function()

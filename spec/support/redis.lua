@@ -101,14 +101,23 @@ function redis.start_sentinel(name)
 end
 
 -- Three masters and three replicas, joined with redis-cli --cluster create.
-function redis.start_cluster()
+-- tls_dir (make-certs.sh's): TLS only, the cluster bus and replication too.
+function redis.start_cluster(tls_dir)
   local nodes, addresses = {}, {}
+  local tls, more, cli = nil, "", ""
+  if tls_dir then
+    tls = { dir = tls_dir, auth_clients = "optional" }
+    more = (" --tls-cluster yes --tls-replication yes --tls-client-cert-file %s/client.pem"
+      .. " --tls-client-key-file %s/client.key"):format(tls_dir, tls_dir)
+    cli = ("--tls --cacert %s/ca.pem --cert %s/client.pem --key %s/client.key"):format(tls_dir, tls_dir, tls_dir)
+  end
   for i = 1, 6 do
-    nodes[i] = redis.start { args = "--repl-diskless-sync-delay 0 --cluster-enabled yes --cluster-config-file nodes.conf"
-      .. " --cluster-port " .. redis.free_port() .. " --cluster-node-timeout 1000 --cluster-require-full-coverage no" }
+    nodes[i] = redis.start { tls = tls, args = "--repl-diskless-sync-delay 0 --cluster-enabled yes"
+      .. " --cluster-config-file nodes.conf --cluster-port " .. redis.free_port()
+      .. " --cluster-node-timeout 1000 --cluster-require-full-coverage no" .. more }
     addresses[i] = "127.0.0.1:" .. nodes[i].port
   end
-  local out = sh("redis-cli --cluster create " .. table.concat(addresses, " ")
+  local out = sh("redis-cli " .. cli .. " --cluster create " .. table.concat(addresses, " ")
     .. " --cluster-replicas 1 --cluster-yes 2>&1")
   assert(out:match("All 16384 slots covered"), out)
   wait_for(function()
