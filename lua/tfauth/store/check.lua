@@ -160,8 +160,8 @@ function check.config(config, where, field)
   if kind == "shared_dict" then
     if not config.name then refuse(where, field .. ".name", "required: the lua_shared_dict's name") end
     if ngx and ngx.shared and not ngx.shared[config.name] then
-      refuse(where, field .. ".name", "no lua_shared_dict named " .. config.name .. " (declare it in the http block: "
-        .. "lua_shared_dict " .. config.name .. " 10m;)")
+      refuse(where, field .. ".name", "no lua_shared_dict named " .. config.name .. " (declare it: lua_shared_dict "
+        .. config.name .. " 10m;)")
     end
   else
     redis_rules(config, field, where)
