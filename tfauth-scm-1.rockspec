@@ -79,6 +79,12 @@ build = {
     ["tfauth.runtime"] = "lua/tfauth/runtime.lua",
     ["tfauth.safe"] = "lua/tfauth/safe.lua",
     ["tfauth.session"] = "lua/tfauth/session.lua",
-    ["tfauth.store"] = "lua/tfauth/store.lua",
+    ["tfauth.store"] = "lua/tfauth/store/init.lua",
+    ["tfauth.store.check"] = "lua/tfauth/store/check.lua",
+    ["tfauth.store.connection"] = "lua/tfauth/store/connection.lua",
+    ["tfauth.store.shared_dict"] = "lua/tfauth/store/shared_dict.lua",
+    ["tfauth.store.redis"] = "lua/tfauth/store/redis.lua",
+    ["tfauth.store.sentinel"] = "lua/tfauth/store/sentinel.lua",
+    ["tfauth.store.cluster"] = "lua/tfauth/store/cluster.lua",
   },
 }

@@ -147,7 +147,7 @@ end
 local RUN = {
   ["README.md"] = { lua = 1, nginx = 1 }, ["docs/client.md"] = { lua = 2 }, ["docs/sessions.md"] = { lua = 1 },
   ["docs/tokens.md"] = { lua = 3, nginx = 1 }, ["docs/gate.md"] = { nginx = 3 },
-  ["docs/openresty.md"] = { nginx = 1 }, ["docs/redis.md"] = { nginx = 1 },
+  ["docs/openresty.md"] = { nginx = 1 }, ["docs/redis.md"] = { nginx = 1, lua = 1 },
 }
 
 describe("the documentation's snippets", function()
@@ -168,6 +168,10 @@ end)
 
 describe("the documentation's Lua snippets", function()
   before_each(h.reset)
+
+  it("docs/redis.md: every store configuration printed passes store.check", function()
+    run_lua(block("docs/redis.md", "## Redis as production runs it", "lua"), "docs/redis.md")
+  end)
 
   it("README.md: logs in, refreshes, logs out and reads a refusal, as printed", function()
     local code = block("README.md", "## The client in short", "lua")

@@ -5,6 +5,7 @@
 # port, written to PREFIX/port). tfauth's LuaJIT build (make jit) is used.
 # Settings from the environment:
 #   TFAUTH_REDIS=HOST:PORT     sessions on Redis (default: the shared dict)
+#   TFAUTH_STORE='{ ... }'     the whole store table (overrides TFAUTH_REDIS: Sentinel, Cluster, TLS)
 #   TFAUTH_SEAL_KEYS=hex,hex   sealing keys, newest first
 #   TFAUTH_ISSUER=URL          accept Authorization: Bearer tokens of this realm
 #   TFAUTH_AUDIENCE=aud        their audience (default fndtn-api)
@@ -31,6 +32,7 @@ store='{ kind = "shared_dict", name = "tfauth_sessions" }'
 if [ -n "${TFAUTH_REDIS:-}" ]; then
   store="{ kind = \"redis\", host = \"${TFAUTH_REDIS%:*}\", port = ${TFAUTH_REDIS##*:} }"
 fi
+[ -n "${TFAUTH_STORE:-}" ] && store="$TFAUTH_STORE"
 keys=""
 for k in $(echo "${TFAUTH_SEAL_KEYS:-}" | tr ',' ' '); do keys="$keys\"$k\", "; done
 bearer=""

@@ -1,7 +1,6 @@
 --- The account's own locations: sign in and sign out.
 -- @module tfauth.gate.account
 local tfauth = require "tfauth"
-local ids = require "tfauth.ids"
 local request = require "tfauth.gate.request"
 local answers = require "tfauth.gate.answers"
 local pages = require "tfauth.gate.pages"
@@ -34,14 +33,12 @@ local function login_failure(err)
 end
 
 -- A new session for the signed-in tokens s; ends the request's earlier one
--- (a new id every login: a planted or earlier session is ended).
+-- (a new id every login: a planted or earlier session is ended). The id,
+-- or nil, err.
 local function start_session(state, s)
   local old = request.session_id(state)
-  if old then sessions.finish(state, old, (sessions.get(state, old))) end
-  local sid = ids.random_hex(24)
-  local saved, err = sessions.save(state, sid, s:export())
-  if not saved then return nil, err end
-  return sid
+  if old then sessions.finish(state, old) end
+  return sessions.start(state, s:export(), s:claims())
 end
 
 --- A POST to the login location: sign in at the auth API, start a session.
@@ -69,6 +66,7 @@ function account.login_post(state)
   end
   local sid, err = start_session(state, s)
   if not sid then
+    if err == "full" then return failed("unavailable", user) end -- logged, with the store's size
     metrics.result(state, "tfauth_logins_total", "failed")
     return answers.unavailable("session store", err)
   end
@@ -87,19 +85,18 @@ function account.logout_post(state)
   local args = request.posted() or {}
   local rd = request.rd_of(args)
   local sid = request.session_id(state)
-  local entry, err
+  local entry
   if sid then
-    entry, err = sessions.get(state, sid)
-    if err then return answers.unavailable("session store", err) end
-    local _, delete_err = sessions.finish(state, sid, entry)
-    if delete_err then return answers.unavailable("session store", delete_err) end
+    local err
+    entry, err = sessions.finish(state, sid)
+    if entry == nil then return answers.unavailable("session store", err) end
   end
   account.expire_cookie(state)
   if rd then
     answers.no_store()
     return ngx.redirect(request.local_path(rd), 303)
   end
-  return answers.reply(200, { logged_out = entry ~= nil })
+  return answers.reply(200, { logged_out = entry and true or false })
 end
 
 return account

@@ -44,7 +44,7 @@ local string_list = config.string_list
 
 local TOP = { server_url = "string", store = "table", keys = "table", skew = "number", cookie = "table",
   bearer = "table", login_url = "string", shared_dict = "string", public_origin = "string",
-  nginx_location = "string", pass_access_token = "boolean", handoff = "string" }
+  nginx_location = "string", pass_access_token = "boolean", handoff = "string", session = "table" }
 local COOKIE = { secure = "boolean", same_site = "string", path = "string", domain = "string", name = "string" }
 local BEARER = { issuer = "string", audience = true, algorithms = "table", leeway = "number", jwks_url = "string",
   ttl = "number", min_refresh_interval = "number", tls = "table", timeout_ms = "number",
@@ -162,21 +162,17 @@ function config.check_bearer(bearer)
   }
 end
 
-local STORE = { kind = "string", name = "string", host = "string", port = "number", password = "string",
-  prefix = "string", timeout_ms = "number", pool_size = "number", keepalive_ms = "number" }
-
---- The session store, made from its section (default: the shared dict `tfauth_sessions`).
-function config.check_store(store)
+--- The session store, checked (every key, nested lists included) and made
+-- (default: the shared dict `tfauth_sessions`); observer: the metrics'
+-- `on_error(kind)` and `on_duration(operation, seconds)`.
+function config.check_store(store, observer)
   store = store or { kind = "shared_dict", name = "tfauth_sessions" }
-  check_section("store.", store, STORE)
-  if store.kind ~= "shared_dict" and store.kind ~= "redis" then
-    refuse("store.kind", 'expected "shared_dict" or "redis"')
+  local ok, err = pcall(stores.check, store, "gate.init", "store")
+  if not ok then
+    if tfauth.is_error(err) then refuse(err.field, err.problem or err.message) end
+    error(err, 0)
   end
-  if store.kind == "shared_dict" and not ngx.shared[store.name or ""] then
-    refuse("store.name", "no lua_shared_dict named " .. tostring(store.name) .. " (declare it: lua_shared_dict "
-      .. tostring(store.name or "tfauth_sessions") .. " 10m;)")
-  end
-  return stores.new(store)
+  return stores.new(store, observer)
 end
 
 --- The sealing keys: the configured ones (64 hex digits each, newest first),
@@ -214,6 +210,23 @@ function config.check_public_origin(public_origin)
     refuse("public_origin", "expected scheme://host[:port], without a path")
   end
   return origin
+end
+
+local SESSION = { max_per_user = "number", idle_timeout = "number", max_lifetime = "number" }
+
+--- The session section: { max_per_user, idle_timeout, max_lifetime }, defaults filled in.
+function config.check_session(session, defaults)
+  session = session or {}
+  check_section("session.", session, SESSION)
+  local out = {}
+  for key, default in pairs(defaults) do
+    local value = session[key]
+    if value ~= nil and (value < 1 or value ~= math.floor(value)) then
+      refuse("session." .. key, "expected a whole number >= 1")
+    end
+    out[key] = value or default
+  end
+  return out
 end
 
 --- handoff: "headers" (the default) or "variables".

@@ -42,6 +42,7 @@ local metrics = require "tfauth.gate.metrics"
 local judge = require "tfauth.gate.judge"
 local account = require "tfauth.gate.account"
 local handoff = require "tfauth.gate.handoff"
+local sessions = require "tfauth.gate.sessions"
 
 local gate = {}
 
@@ -90,7 +91,9 @@ local function build(cfg)
   built.login_url, built.login_sep = config.check_login_url(cfg.login_url)
   built.public_origin = config.check_public_origin(cfg.public_origin)
   built.keys = config.check_keys(cfg)
-  built.store = config.check_store(cfg.store)
+  built.session = config.check_session(cfg.session, sessions.DEFAULTS)
+  built.store = config.check_store(cfg.store, metrics.store_observer(built))
+  built.store_name = cfg.store and cfg.store.name or "tfauth_sessions"
   built.client = client_of(cfg)
   built.sessions = assert(lrucache.new(SESSIONS_CACHED))
   if cfg.bearer ~= nil then
@@ -115,6 +118,9 @@ end
 -- `keys` (sealing keys, 64 hex digits each, newest first; required for Redis, where every node shares them;
 -- one node may leave them out: a key is made at start),
 -- `skew` (seconds before expiry at which a session refreshes; 30),
+-- `session = { max_per_user = 10, idle_timeout = 28800, max_lifetime = 604800 }` (sessions per user:
+-- a new sign-in ends the oldest beyond it; seconds unused after which a session ends; seconds after
+-- sign-in after which it ends, refreshes or not),
 -- `cookie = { secure = true, same_site = "Lax" (or "Strict"; "None" is refused), path = "/", domain = nil,
 -- name = nil }` (the name is `__Host-tfauth` when secure, on `/` and without a domain, else `tfauth_sid`),
 -- `bearer = { issuer =, audience = (required: a string, a list, or false), algorithms = { "RS256" },
