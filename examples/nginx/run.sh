@@ -17,6 +17,8 @@
 #   TFAUTH_RESOLVER=ADDR[:PORT] nginx's resolver, for a server_url that names a host
 #   TFAUTH_LOGIN_RATE=5r/s TFAUTH_LOGIN_BURST=10   limit_req on POST /login
 #   TFAUTH_HANDOFF=headers     the guard's hand-off by ngx.req.set_header (default: the variables)
+#   TFAUTH_SESSION='{ ... }'   the gate's session table (max_per_user, idle_timeout, max_lifetime)
+#   TFAUTH_SESSIONS_SIZE=10m   the size of the tfauth_sessions lua_shared_dict
 #   TFAUTH_LOG_LEVEL=warn      the error log's level (info: refused bearer tokens, duplicate cookies)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -43,6 +45,7 @@ if [ -n "${TFAUTH_BEARER:-}" ]; then
   # escaped for sed's replacement: \ | & as themselves, each newline as \n
   bearer=$(printf 'bearer = %s,' "$TFAUTH_BEARER" | sed -e 's/[\\|&]/\\&/g' -e 's/$/\\n/' | tr -d '\n')
 fi
+session=""; [ -n "${TFAUTH_SESSION:-}" ] && session="session = $TFAUTH_SESSION,"
 origin=""; [ -n "${TFAUTH_PUBLIC_ORIGIN:-}" ] && origin="public_origin = \"$TFAUTH_PUBLIC_ORIGIN\","
 handoff="variables"; [ -n "${TFAUTH_HANDOFF:-}" ] && handoff=$TFAUTH_HANDOFF
 resolver=""; [ -n "${TFAUTH_RESOLVER:-}" ] && resolver="resolver $TFAUTH_RESOLVER ipv6=off;"
@@ -52,10 +55,11 @@ sed -e "$cookie" \
     -e "s|@USER@|$user|; s|@WORKERS@|$workers|; s|@PREFIX@|$prefix|g; s|@PORT@|$port|" \
     -e "s|@BACKEND@|$backend|; s|@ROOT@|$root|g; s|@SKEW@|$skew|; s|@EXTRA_CONF@|$include|" \
     -e "s|@EXTRA_LUA@|$lua_extra|; s|@STORE@|$store|; s|@KEYS@|$keys|; s|@BEARER@|$bearer|" \
-    -e "s|@SECURE@|${TFAUTH_SECURE:-false}|; s|@PUBLIC_ORIGIN@|$origin|; s|@RESOLVER@|$resolver|; s|@HANDOFF@|$handoff|" \
+    -e "s|@SECURE@|${TFAUTH_SECURE:-false}|; s|@PUBLIC_ORIGIN@|$origin $session|; s|@RESOLVER@|$resolver|; s|@HANDOFF@|$handoff|" \
     -e "s|@CA_FILE@|${TFAUTH_CA_FILE:-/etc/ssl/certs/ca-certificates.crt}|" \
     -e "s|@LOGIN_RATE@|${TFAUTH_LOGIN_RATE:-5r/s}|; s|@LOGIN_BURST@|${TFAUTH_LOGIN_BURST:-10}|" \
     -e "s|^\(error_log .*\) warn;\$|\1 ${TFAUTH_LOG_LEVEL:-warn};|" \
+    -e "s|lua_shared_dict tfauth_sessions 10m;|lua_shared_dict tfauth_sessions ${TFAUTH_SESSIONS_SIZE:-10m};|" \
     "$here/nginx.conf" >"$prefix/conf/nginx.conf"
 echo "$port" >"$prefix/port"
 exec nginx -p "$prefix" -c conf/nginx.conf

@@ -19,7 +19,8 @@ Test control lives under /_test (never part of the contract):
                                 delay_ms; faults: close_after_bytes,
                                 stall_body_ms, chunked, close_without_answer;
                                 listener (only on that listener); see play()
-  POST /_test/config            access_ttl / refresh_ttl in seconds
+  POST /_test/config            access_ttl / refresh_ttl in seconds; refresh_delay_ms:
+                                the real refresh's answer, made, is sent that much later
   GET  /_test/resets            the password resets recorded
   POST /_test/sign              {claims, alg ("RS256"), kid?, header?} -> {"token"}:
                                 the claims signed with the current key of alg
@@ -186,6 +187,7 @@ class State:
         self.resets = []
         self.access_ttl = 300
         self.refresh_ttl = 1800
+        self.refresh_delay_ms = 0
         self.keys = initial_keys()  # newest first, as the JWKS lists them
 
 
@@ -332,7 +334,10 @@ def refresh(body: RefreshToken):
     session = STATE.sessions[claims["sid"]]
     if claims["jti"] != session["refresh_jti"]:
         return invalid_grant("Token is not active (already used)")
-    return issue_tokens(session["user"], claims["sid"])
+    answer = issue_tokens(session["user"], claims["sid"])
+    if STATE.refresh_delay_ms:  # the answer made, then held back: a sync endpoint, one thread waits
+        time.sleep(STATE.refresh_delay_ms / 1000)
+    return answer
 
 
 @app.post("/api/iam/logout")
@@ -461,6 +466,7 @@ async def test_config(request: Request):
     config = await request.json()
     STATE.access_ttl = int(config.get("access_ttl", STATE.access_ttl))
     STATE.refresh_ttl = int(config.get("refresh_ttl", STATE.refresh_ttl))
+    STATE.refresh_delay_ms = int(config.get("refresh_delay_ms", STATE.refresh_delay_ms))
     return {}
 
 
