@@ -12,9 +12,11 @@ local identity = require "tfauth.gate.identity"
 local account = {}
 
 -- A sign-in without a user or password failed like a wrong one: 401.
-local LOGIN_STATUS = { invalid = 401, missing = 401, unavailable = 503, cross_site = 403 }
+local LOGIN_STATUS = { invalid = 401, missing = 401, unavailable = 503, cross_site = 403, disabled = 403,
+  too_many = 429 }
 local LOGIN_ERROR = { invalid = "invalid_credentials", missing = "invalid_request", unavailable = "unavailable",
-  cross_site = "cross_site_request" }
+  cross_site = "cross_site_request", disabled = "account_disabled", too_many = "too_many_requests" }
+local TOO_MANY_WAIT = 30 -- seconds to wait after the auth API's 429 without a Retry-After
 
 --- Expires the gate's cookie (same name, Path, Domain and attributes).
 function account.expire_cookie(state)
@@ -26,11 +28,37 @@ local function set_cookie(state, sid)
   ngx.header["Set-Cookie"] = state.cookie.name .. "=" .. sid .. state.cookie.attributes
 end
 
--- Why the auth API refused a sign-in, from its error: "invalid" or "unavailable".
-local function login_failure(err)
-  local kind = tfauth.is_error(err) and err.kind
-  if identity.TRANSIENT[kind] or kind == "http" and err.status >= 500 then return "unavailable" end
-  return "invalid"
+-- What the auth API's answer to a login means (issue 18): only 401 and 403
+-- say the credentials are wrong; 400 is Keycloak's invalid_grant for an
+-- account that cannot sign in now (disabled, a required action); 429 asks to
+-- wait. Any other status (404, 405, 422, 5xx) says nothing about them.
+local LOGIN_MEANING = { [401] = "invalid", [403] = "invalid", [400] = "disabled", [429] = "too_many" }
+
+--- Why the auth API refused a sign-in, from its error: "invalid", "disabled",
+-- "too_many" (with the seconds to wait) or "unavailable". A status that
+-- points at the gate's configuration is logged with method and URL (no
+-- query): `POST https://api.example/api/iam/login answered 404: check server_url`.
+function account.login_failure(state, err)
+  if not tfauth.is_error(err) or not err.status then
+    ngx.log(ngx.ERR, "tfauth: login failed: ", tostring(err))
+    return "unavailable"
+  end
+  local meaning = LOGIN_MEANING[err.status]
+  if meaning == "too_many" then
+    local wait = tonumber(type(err.headers) == "table" and err.headers["retry-after"] or nil)
+    return meaning, math.max(1, math.floor(wait or TOO_MANY_WAIT))
+  end
+  if meaning then
+    ngx.log(ngx.WARN, "tfauth: login failed: ", tostring(err)) -- tfauth errors never hold the password
+    return meaning
+  end
+  if err.status >= 500 then
+    ngx.log(ngx.ERR, "tfauth: login failed: ", tostring(err))
+  else
+    local url = (err.url or state.server_url .. "/api/iam/login"):gsub("[?#].*", "")
+    ngx.log(ngx.ERR, "tfauth: ", err.method or "POST", " ", url, " answered ", err.status, ": check server_url")
+  end
+  return "unavailable"
 end
 
 -- A new session for the signed-in tokens s; ends the request's earlier one
@@ -49,9 +77,11 @@ function account.login_post(state)
   local args, from_form = request.posted()
   local rd = request.rd_of(args)
   local as_page = from_form and (request.prefers_html(ngx.var.http_accept) or args and args.rd ~= nil)
-  local function failed(reason, user)
+  local function failed(reason, user, retry_after)
     if reason ~= "cross_site" then metrics.result(state, "tfauth_logins_total", "failed") end
-    if as_page then return pages.signin(LOGIN_STATUS[reason], reason, rd, user) end
+    if as_page then return pages.signin(state, LOGIN_STATUS[reason], reason, rd, user, retry_after) end
+    if retry_after then ngx.header["Retry-After"] = tostring(retry_after) end
+    if reason == "unavailable" then ngx.header["Retry-After"] = tostring(pages.RETRY_AFTER) end
     return answers.reply(LOGIN_STATUS[reason], { error = LOGIN_ERROR[reason] })
   end
   if request.cross_site(state) then return failed("cross_site") end
@@ -60,13 +90,13 @@ function account.login_post(state)
   local ok, s = metrics.timed(state, "login", state.client.session, state.client,
     { user = user, password = password }, { skew = state.skew })
   if not ok then
-    ngx.log(ngx.WARN, "tfauth: login failed: ", tostring(s)) -- tfauth errors never hold the password
-    return failed(login_failure(s), user)
+    local reason, retry_after = account.login_failure(state, s)
+    return failed(reason, user, retry_after)
   end
   local sid, err = start_session(state, s)
   if not sid then
-    metrics.result(state, "tfauth_logins_total", "failed")
-    return answers.unavailable("session store", err)
+    ngx.log(ngx.ERR, "tfauth: session store unavailable: ", tostring(err))
+    return failed("unavailable", user)
   end
   metrics.result(state, "tfauth_logins_total", "ok")
   set_cookie(state, sid)
@@ -80,8 +110,8 @@ end
 --- A POST to the logout location: end the session, expire the cookie.
 function account.logout_post(state)
   if request.cross_site(state) then return answers.reply(403, { error = "cross_site_request" }) end
-  local args = request.posted() or {}
-  local rd = request.rd_of(args)
+  local args, from_form = request.posted()
+  local rd = request.rd_of(args or {})
   local sid = request.session_id(state)
   local entry, err
   if sid then
@@ -92,10 +122,24 @@ function account.logout_post(state)
   end
   account.expire_cookie(state)
   if rd then
+    if from_form then -- a browser's sign-out: the sign-in page says so
+      ngx.header["Set-Cookie"] = { ngx.header["Set-Cookie"], pages.SIGNED_OUT_COOKIE .. "=1; Max-Age=300; Path="
+        .. state.cookie.path .. "; HttpOnly; SameSite=Lax" }
+    end
     answers.no_store()
     return ngx.redirect(request.local_path(rd), 303)
   end
   return answers.reply(200, { logged_out = entry ~= nil })
+end
+
+--- A GET of the logout location: a browser gets the confirmation page
+-- (its button posts the sign-out), others 405.
+function account.logout_get(state)
+  if not request.from_browser(true) then return answers.method_not_allowed("POST") end
+  local sid = request.session_id(state)
+  local entry = sid and sessions.get(state, sid)
+  local rd = request.text(ngx.req.get_uri_args(100).rd)
+  return pages.signout(state, entry and entry.identity, rd and request.local_path(rd))
 end
 
 return account

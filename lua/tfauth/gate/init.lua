@@ -41,6 +41,8 @@ local pages = require "tfauth.gate.pages"
 local metrics = require "tfauth.gate.metrics"
 local judge = require "tfauth.gate.judge"
 local account = require "tfauth.gate.account"
+local options = require "tfauth.gate.options"
+local password = require "tfauth.gate.password"
 
 local gate = {}
 
@@ -89,6 +91,9 @@ local function build(cfg)
   built.keys = config.check_keys(cfg)
   built.store = config.check_store(cfg.store)
   built.client = client_of(cfg)
+  built.server_url = cfg.server_url:gsub("/+$", "")
+  options.build(built, cfg)
+  if built.account then built.account_client = password.client_of(cfg) end
   built.sessions = assert(lrucache.new(SESSIONS_CACHED))
   if cfg.bearer ~= nil then
     built.bearer = config.check_bearer(cfg.bearer)
@@ -123,7 +128,11 @@ end
 -- `shared_dict` (`tfauth_gate`: the key set, metrics), `nginx_location` (`/_tfauth`).
 -- @raise a message naming the key
 function gate.init(cfg)
-  state = build(cfg)
+  local ok, built = pcall(build, cfg)
+  -- Raised from here, level 0: the message's first line names the key, and
+  -- the traceback nginx prints starts at the caller's init_by_lua code.
+  if not ok then return error(tostring(built), 0) end
+  state = built
 end
 
 local function configured()
@@ -153,6 +162,9 @@ local IDENTITY_HEADERS = { { "X-Auth-Request-User", "user" }, { "X-Auth-Request-
 function gate.guard(rules)
   local s = configured()
   request.scrub()
+  local checked, problem = options.rules_of(s, rules)
+  if problem then return answers.misconfigured(s) end
+  rules = checked
   local result, via, who, why, cookie_from, cookie_to = judge.request(s, rules)
   metrics.outcome(s, result, via)
   if result ~= "allowed" then return answers.refusal(s, result, who, why) end
@@ -177,6 +189,9 @@ end
 -- @tparam[opt] table rules as `guard`'s
 function gate.auth_request(rules)
   local s = configured()
+  local checked, problem = options.rules_of(s, rules)
+  if problem then return answers.misconfigured(s) end
+  rules = checked
   local result, via, who, why = judge.request(s, rules)
   metrics.outcome(s, result, via)
   if result ~= "allowed" then return answers.refusal(s, result, who, why, true) end
@@ -225,7 +240,7 @@ function gate.login()
   local s = configured()
   local method = ngx.req.get_method()
   if method == "GET" or method == "HEAD" then
-    return pages.signin(200, nil, request.local_path(request.text(ngx.req.get_uri_args(100).rd)))
+    return pages.signin(s, 200, nil, request.local_path(request.text(ngx.req.get_uri_args(100).rd)))
   end
   if method ~= "POST" then return answers.method_not_allowed("GET, HEAD, POST") end
   return account.login_post(s)
@@ -239,8 +254,48 @@ end
 -- verified-token cache are untouched: they stay valid until their `exp`.
 function gate.logout()
   local s = configured()
-  if ngx.req.get_method() ~= "POST" then return answers.method_not_allowed("POST") end
+  local method = ngx.req.get_method()
+  if method == "GET" or method == "HEAD" then return account.logout_get(s) end
+  if method ~= "POST" then return answers.method_not_allowed("POST") end
   return account.logout_post(s)
+end
+
+--- For `error_page 403 = @forbidden` in a location guarded by `auth_request`,
+-- in the named location's `content_by_lua`: the sibling of `signin()`. A
+-- `GET`/`HEAD` whose `Accept` prefers `text/html` gets the 403 page (who is
+-- signed in, a link back, sign out, sign in as someone else); anything else
+-- the JSON `{"error": ...}` of the refusal, with `WWW-Authenticate`.
+function gate.forbidden()
+  local s = configured()
+  local result, _, who = judge.request(s, nil) -- who is signed in (any valid user)
+  if result == "forbidden" then return answers.forbidden(s, who) end -- cross_site_request
+  return answers.forbidden(s, "insufficient_scope", result == "allowed" and who or nil)
+end
+
+--- The password-reset location (`location = /login/reset`), in
+-- `content_by_lua`. `GET`: a page asking for the user name. `POST` (form or
+-- JSON `user`): the same answer whether or not the account exists, at once
+-- (200: the page saying an email is on its way, or JSON `{"requested": true}`);
+-- the auth API's `reset_password` runs after the answer, in an `ngx.timer`,
+-- at most once per user name per `account.reset_interval` (900 s) across
+-- workers. CSRF-checked like login (403 from another origin); 404 without
+-- `account` in the configuration.
+function gate.reset_password()
+  return password.reset(configured())
+end
+
+--- The change-password location (`location = /account/password`), in
+-- `content_by_lua`, for a signed-in user (a browser without a session is sent
+-- to sign in and comes back; others get 401). `GET`: the form (current
+-- password, the new one twice). `POST` (form or JSON `current_password`,
+-- `new_password`, `new_password_again`): the auth API's `change_password`
+-- with the session's token and `account.x_org`; 200 (the page, or JSON
+-- `{"changed": true}`) and the user stays signed in; 400 (wrong current
+-- password), 403 (not allowed in this organisation, or posted from another
+-- origin), 422 (new password refused, or the two differ), 503; each shown
+-- from the fixed messages. 404 without `account` in the configuration.
+function gate.change_password()
+  return password.change(configured())
 end
 
 --- The metrics location, in `content_by_lua`: Prometheus text format 0.0.4,

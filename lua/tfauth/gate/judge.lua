@@ -14,7 +14,7 @@ local function by_bearer(state, rules, token)
     if failure == "unavailable" then return "unavailable", "bearer", "key set", why end
     return "unauthenticated", "bearer", "invalid_token"
   end
-  if not identity.allowed_by(rules, who) then return "forbidden", "bearer", "insufficient_scope" end
+  if not identity.allowed_by(rules, who) then return "forbidden", "bearer", "insufficient_scope", who end
   return "allowed", "bearer", who
 end
 
@@ -29,12 +29,15 @@ local function by_session(state, rules)
   if not request.SAFE_METHODS[method] and request.cross_site(state) then
     return "forbidden", "session", "cross_site_request"
   end
-  if not identity.allowed_by(rules, entry.identity) then return "forbidden", "session", "insufficient_scope" end
+  if not identity.allowed_by(rules, entry.identity) then
+    return "forbidden", "session", "insufficient_scope", entry.identity
+  end
   return "allowed", "session", entry.identity, nil, cookie_from, cookie_to
 end
 
 --- outcome ("allowed" | "unauthenticated" | "forbidden" | "unavailable"),
--- via ("session" | "bearer" | "none"), identity or detail, why (unavailable),
+-- via ("session" | "bearer" | "none"), identity or detail, why (unavailable;
+-- for insufficient_scope, the identity the rules refused),
 -- and for a session the span of the gate's cookie in the Cookie header.
 -- A request carrying both a bearer and a session is judged by its bearer.
 function judge.request(state, rules)
