@@ -362,6 +362,8 @@ def change_password(body: ChangePassword, x_org: str = Header(...),
         raise HTTPException(status_code=403, detail="Not a member of this organisation")
     if user["password"] != body.current_password:
         raise HTTPException(status_code=400, detail="Invalid current password")
+    if len(body.new_password) < 8:  # Keycloak's password policy: its 422
+        raise HTTPException(status_code=422, detail="Password policy not met: at least 8 characters")
     user["password"] = body.new_password
     return {}
 

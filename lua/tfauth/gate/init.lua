@@ -203,15 +203,20 @@ function gate.auth_request(rules)
   return ngx.exit(ngx.HTTP_NO_CONTENT)
 end
 
---- For `error_page 401 = @signin` in a location guarded by `auth_request`, in
+--- For `error_page 401 500 = @signin` in a location guarded by `auth_request`, in
 -- the named location's `content_by_lua`: the guard's own answer to someone
--- unauthenticated. A `GET` whose `Accept` prefers `text/html` is redirected
+-- unauthenticated (and, for a 500, the gate's 500 page or JSON
+-- `{"error": "misconfigured"}` instead of nginx's bare page). A `GET` whose `Accept` prefers `text/html` is redirected
 -- (302) to `login_url?rd=<the original request URI, percent-encoded>`; anything
 -- else keeps the 401, with the `WWW-Authenticate` that `auth_request()` sent
 -- (nginx copies it onto the answer) and a JSON body `{"error": ...}`.
 function gate.signin()
   local s = configured()
   local challenge = ngx.header["WWW-Authenticate"]
+  -- auth_request's 401 always carries the gate's challenge; without one this
+  -- is `error_page 500`: the gate's 500 (rules with a mistake, or nginx's
+  -- answer to the subrequest's 503), never nginx's bare page.
+  if challenge == nil then return answers.misconfigured(s) end
   local detail = type(challenge) == "string" and challenge:find('error="invalid_token"', 1, true) and "invalid_token"
     or nil
   return answers.refusal(s, "unauthenticated", detail)

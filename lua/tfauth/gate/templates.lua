@@ -41,8 +41,7 @@ templates.MESSAGES = {
   unavailable_heading = "Not possible right now",
   unavailable_text = "This is not possible right now. Try again in a moment.",
   error_heading = "Something went wrong",
-  error_text = "This page cannot be shown because of a mistake in its configuration. The administrator "
-    .. "can find it in the server's log.",
+  error_text = "This page cannot be shown right now. The administrator can find why in the server's log.",
   reset_heading = "Reset your password",
   reset_text = "Enter your user name. If the account exists, you will receive an email to set a new password.",
   reset_button = "Send the email",
