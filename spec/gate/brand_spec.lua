@@ -1,5 +1,5 @@
 -- tfauth.gate on real nginx (issue 18): brand and language. `page`,
--- `messages` and a templates directory, each checked at init.
+-- `messages` and a templates directory (their checks at init: spec/gate/options_spec.lua).
 local h = require "spec.helper"
 local support = require "spec.gate.support"
 
@@ -32,11 +32,13 @@ local function temp_dir(files)
 end
 
 support.suite("tfauth.gate brand #nginx", function(t)
-  it("names the product, carries the logo, stylesheet, language and footer, every value escaped", function()
-    local out, status, headers, body = start_with(t.prefix, with_init(BRAND), function(url)
-      return http(url .. "/login?rd=/app/")
+  it("names the product, carries the logo, stylesheet, language and footer, every value escaped; translated", function()
+    local out, page, failed = start_with(t.prefix, with_init(BRAND), function(url)
+      return { http(url .. "/login?rd=/app/") }, { http(url .. "/login", { headers = { "Accept: text/html" },
+        form = { user = "alice", password = "wrong-Pass-1", rd = "/" } }) }
     end)
     assert.matches("rc=0", out)
+    local status, headers, body = page[1], page[2], page[3]
     assert.equal(200, status)
     assert.matches('<html lang="de">', body, 1, true)
     assert.matches("<title>Bei Acme anmelden – Acme Portal</title>", body, 1, true)
@@ -51,40 +53,14 @@ support.suite("tfauth.gate brand #nginx", function(t)
     local csp = first(headers, "content-security-policy")
     assert.matches("^default%-src 'none'; style%-src 'nonce%-%x+' 'self'; img%-src https://cdn%.example/logo%.svg; "
       .. "form%-action 'self'; frame%-ancestors 'none'; base%-uri 'none'$", csp)
-  end)
-
-  it("shows a translated reason after a failed attempt, focus on the password", function()
-    local out, status, _, body = start_with(t.prefix, with_init(BRAND), function(url)
-      return http(url .. "/login", { headers = { "Accept: text/html" },
-        form = { user = "alice", password = "wrong-Pass-1", rd = "/" } })
-    end)
-    assert.matches("rc=0", out)
+    -- a failed attempt: the translated reason, the focus on the password
+    status, body = failed[1], failed[3]
     assert.equal(401, status)
     assert.matches('role="alert">Benutzername oder Passwort falsch.</p>', body, 1, true)
     assert.matches('value="alice">', body, 1, true)
     assert.matches('autocomplete="current-password" required autofocus>', body, 1, true)
     assert.is_nil(body:find('autocomplete="username" required autofocus', 1, true))
   end)
-
-  local refused = {
-    { "an http logo", 'page = { logo_url = "http://cdn.example/logo.svg" },', "'page.logo_url': expected a local path or an https URL" },
-    { "a javascript: link", 'page = { footer = { { text = "x", url = "javascript:alert(1)" } } },',
-      "'page.footer[1].url': expected a local path or an https URL" },
-    { "a quote in a URL", [[page = { stylesheet_url = "/x.css' 'unsafe-inline" },]], "'page.stylesheet_url'" },
-    { "an unknown page key", 'page = { colour = "red" },', "'page.colour': is not a known key" },
-    { "a bad lang", 'page = { lang = "de\\"><script>" },', "'page.lang': expected a language tag" },
-    { "an unknown message", 'messages = { sigin_button = "x" },', "'messages.sigin_button': is not a known message" },
-    { "an unknown account key", 'account = { reset_ur = "/r" },', "'account.reset_ur': is not a known key" },
-    { "a reset_interval below 1 s", 'account = { reset_interval = 0 },', "'account.reset_interval'" },
-    { "a missing templates directory", 'templates = "/nonexistent/tfauth",', "'templates': no directory /nonexistent/tfauth" },
-  }
-  for _, case in ipairs(refused) do
-    it("refuses " .. case[1] .. " at start, naming the key", function()
-      local out = start_with(t.prefix, with_init(case[2] .. ' shared_dict = "tfauth_gate",'))
-      assert.matches("rc=1", out)
-      assert.matches("init_by_lua error: tfauth: gate.init: argument " .. case[3], out, 1, true)
-    end)
-  end
 
   describe("templates directory", function()
     it("replaces a page whole, variables escaped, the CSP unchanged", function()
@@ -106,10 +82,9 @@ support.suite("tfauth.gate brand #nginx", function(t)
         first(headers, "content-security-policy"))
     end)
 
+    -- (the other mistakes a template can hold: spec/gate/options_spec.lua)
     local bad = {
       { "an unknown variable", { ["forbidden.html"] = "<p>{{usr}}</p>" }, "forbidden.html: {{usr}} is not a known variable" },
-      { "an unclosed variable", { ["signout.html"] = "<p>{{user</p>" }, "signout.html: has an unclosed {{" },
-      { "a file for no page", { ["sigin.html"] = "<p></p>" }, "sigin.html: not a page's template" },
     }
     for _, case in ipairs(bad) do
       it("stops nginx on " .. case[1] .. ", naming the file", function()
