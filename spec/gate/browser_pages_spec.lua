@@ -5,7 +5,6 @@ local cjson = require "cjson"
 local h = require "spec.helper"
 local support = require "spec.gate.support"
 
-local http = h.http
 local first, log_of = support.first, support.log_of
 local HTML = { "Accept: text/html,application/xhtml+xml,*/*;q=0.8" }
 
@@ -133,6 +132,7 @@ support.suite("tfauth.gate pages #nginx", function(t)
       assert_page_headers(headers)
       assert.matches("<h1>Something went wrong</h1>", body, 1, true)
       t.login("admin")
+      local _
       status, _, body = t.get("/t/badrule/x")
       assert.equal(500, status)
       assert.same({ error = "misconfigured" }, cjson.decode(body))
@@ -165,6 +165,7 @@ support.suite("tfauth.gate pages #nginx", function(t)
       local status, headers, body = t.get("/login", { headers = HTML,
         form = { user = "alice", password = h.users.alice.password, rd = "/app/" } })
       assert.equal(503, status)
+      assert.equal("DENY", first(headers, "x-frame-options"))
       assert.matches("Signing in is not possible right now", body, 1, true)
       status, headers, body = t.get("/login", { form = { user = "alice", password = h.users.alice.password } })
       assert.equal(503, status)

@@ -111,6 +111,7 @@ support.suite("tfauth.gate account pages #nginx", function(t)
       local body
       status, headers, body = http(t.url .. "/account/password", { method = "POST", body = "{}" })
       assert.equal(401, status)
+      assert.equal('Bearer realm="tfauth"', first(headers, "www-authenticate"))
       assert.same({ error = "unauthenticated" }, cjson.decode(body))
     end)
 

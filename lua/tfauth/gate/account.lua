@@ -7,7 +7,6 @@ local answers = require "tfauth.gate.answers"
 local pages = require "tfauth.gate.pages"
 local metrics = require "tfauth.gate.metrics"
 local sessions = require "tfauth.gate.sessions"
-local identity = require "tfauth.gate.identity"
 
 local account = {}
 

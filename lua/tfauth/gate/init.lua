@@ -41,7 +41,7 @@ local pages = require "tfauth.gate.pages"
 local metrics = require "tfauth.gate.metrics"
 local judge = require "tfauth.gate.judge"
 local account = require "tfauth.gate.account"
-local options = require "tfauth.gate.options"
+local gate_options = require "tfauth.gate.options"
 local password = require "tfauth.gate.password"
 
 local gate = {}
@@ -92,7 +92,7 @@ local function build(cfg)
   built.store = config.check_store(cfg.store)
   built.client = client_of(cfg)
   built.server_url = cfg.server_url:gsub("/+$", "")
-  options.build(built, cfg)
+  gate_options.build(built, cfg)
   if built.account then built.account_client = password.client_of(cfg) end
   built.sessions = assert(lrucache.new(SESSIONS_CACHED))
   if cfg.bearer ~= nil then
@@ -162,7 +162,7 @@ local IDENTITY_HEADERS = { { "X-Auth-Request-User", "user" }, { "X-Auth-Request-
 function gate.guard(rules)
   local s = configured()
   request.scrub()
-  local checked, problem = options.rules_of(s, rules)
+  local checked, problem = gate_options.rules_of(s, rules)
   if problem then return answers.misconfigured(s) end
   rules = checked
   local result, via, who, why, cookie_from, cookie_to = judge.request(s, rules)
@@ -189,7 +189,7 @@ end
 -- @tparam[opt] table rules as `guard`'s
 function gate.auth_request(rules)
   local s = configured()
-  local checked, problem = options.rules_of(s, rules)
+  local checked, problem = gate_options.rules_of(s, rules)
   if problem then return answers.misconfigured(s) end
   rules = checked
   local result, via, who, why = judge.request(s, rules)

@@ -157,7 +157,8 @@ function options.rules_of(state, asked)
   if type(asked) == "string" then
     local named = state.rules[asked]
     if named then return named end
-    problem = "no rule named '" .. asked .. "' in init's rules (declared: rules = { " .. asked .. " = { roles = {...} } })"
+    problem = "no rule named '" .. asked .. "' in init's rules (declare it: rules = { " .. asked
+      .. " = { roles = {...} } })"
   else
     local verdict = type(asked) == "table" and judged[asked]
     if verdict == true then return asked end
