@@ -150,7 +150,7 @@ support.suite("tfauth.gate pages #nginx", function(t)
       local status, _, body = t.get("/t/ar-badrule/")
       assert.equal(500, status)
       assert.is_nil(body:find("<center>", 1, true)) -- never nginx's bare page
-      assert.matches("rules%.roles: expected a table", log_of(t.prefix))
+      assert.matches("rules%.roles: expected a list of role names, got string", log_of(t.prefix))
     end)
 
     it("named rules work: guard \"admin\" lets the admin in", function()

@@ -112,20 +112,32 @@ end
 
 local RULE_KEYS = { roles = true, client_roles = true }
 
+-- Why a list of role names is not one, or nil (no allocation when it is:
+-- an inline rule table is checked on every request that uses it).
+local function list_problem(list)
+  if type(list) ~= "table" then return "expected a list of role names, got " .. type(list) end
+  local n = 0
+  for _, role in pairs(list) do
+    n = n + 1
+    if type(role) ~= "string" then return "expected a list of role names, got a " .. type(role) .. " in it" end
+  end
+  if n ~= #list then return "expected a list of role names" end
+end
+
 -- A rule table's problem as field, message; nil when it is right.
 local function rule_problem(rules)
   if type(rules) ~= "table" then return "", "expected a table of roles, got " .. type(rules) end
   for key, value in pairs(rules) do
     if not RULE_KEYS[key] then return "." .. tostring(key), "is not a known key (roles, client_roles)" end
     if key == "roles" then
-      local ok, err = pcall(config.string_list, "roles", value, true)
-      if not ok then return ".roles", (tostring(err):match("'roles': (.*)$") or "expected a list of strings") end
+      local problem = list_problem(value)
+      if problem then return ".roles", problem end
     elseif type(value) ~= "table" then
-      return ".client_roles", "expected { [client] = { roles } }"
+      return ".client_roles", "expected { [client] = { roles } }, got " .. type(value)
     else
       for client, roles in pairs(value) do
-        local ok = type(client) == "string" and pcall(config.string_list, "x", roles, true)
-        if not ok then return ".client_roles." .. tostring(client), "expected a list of role names" end
+        local problem = type(client) ~= "string" and "expected client names as keys" or list_problem(roles)
+        if problem then return ".client_roles." .. tostring(client), problem end
       end
     end
   end
