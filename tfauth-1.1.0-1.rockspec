@@ -77,6 +77,7 @@ build = {
     ["tfauth.openresty"] = "lua/tfauth/openresty.lua",
     ["tfauth.runtime"] = "lua/tfauth/runtime.lua",
     ["tfauth.safe"] = "lua/tfauth/safe.lua",
+    ["tfauth.seal"] = "lua/tfauth/seal.lua",
     ["tfauth.session"] = "lua/tfauth/session.lua",
     ["tfauth.store"] = "lua/tfauth/store.lua",
   },

@@ -243,5 +243,10 @@ int tf_json_decode(lua_State *L, const char *s, size_t len); /* pushes value; 0 
  * JSON's 300 reads as 300, not 300.0. */
 void tf_json_integerize(lua_State *L, int idx);
 void tf_push_json_null(lua_State *L);
+/* A JSON text that tfauth writes and reads back (a sealed session): the value
+ * on top becomes the text [salt, value] on top (raises); decoding one pushes
+ * the value (a text without the salt, the value itself), or returns 0. */
+void tf_json_encode_salted(lua_State *L);
+int tf_json_decode_salted(lua_State *L, const char *s, size_t len);
 
 #endif
