@@ -399,6 +399,8 @@ static int client_map(lua_State *L) {
     } else {
         req.op = check_op(L, -1);
     }
+    lua_getfield(L, 2, "url"); /* stays referenced by the request table */
+    req.url = lua_tostring(L, -1);
     status = (long)luaL_checkinteger(L, 3);
     body = luaL_optlstring(L, 5, "", &len);
     lua_getfield(L, 2, "secrets");

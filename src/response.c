@@ -65,6 +65,18 @@ const char *tf_header_find(const tf_buf *pairs, const char *name) {
 
 /* ---- errors with a response ---------------------------------------------------- */
 
+/* err.method and err.url: what was asked, where. The URL goes without its
+ * query (reset_password puts the user name there, and people type passwords
+ * into user-name fields) or fragment, and is redacted like any other text. */
+static void set_request_place(lua_State *L, const tf_request *req, int err) {
+    lua_pushstring(L, req->op->method);
+    lua_setfield(L, err, "method");
+    if (req->url) {
+        tf_push_redacted(L, req, req->url, strcspn(req->url, "?#"));
+        lua_setfield(L, err, "url");
+    }
+}
+
 /* Pushes "body.new_password: ensure this value ..." from the first entry of
  * FastAPI's 422 detail list; returns 0 (pushing nothing) when it has none. */
 static int push_validation_summary(lua_State *L, int err) {
@@ -128,6 +140,7 @@ static void push_response_error(lua_State *L, const tf_request *req, tf_kind kin
     tf_error_push(L, kind, req->op->name, "http %d", (int)status);
     err = lua_gettop(L);
     set_integer(L, err, "status", status);
+    set_request_place(L, req, err);
     tf_redact_json(L, req, headers); /* a header may echo the request, too */
     lua_pushvalue(L, headers);
     lua_setfield(L, err, "headers");
@@ -271,6 +284,7 @@ void tf_map_failure(lua_State *L, const tf_request *req, const tf_response *res)
     tf_error_push(L, res->kind, req->op->name, "%s: %s",
                   labels[res->kind] ? labels[res->kind] : "error", lua_tostring(L, -1));
     lua_remove(L, -2);
+    set_request_place(L, req, lua_gettop(L));
     set_integer(L, lua_gettop(L), "curl_code", res->code);
     lua_pushboolean(L, res->kind == TF_TIMEOUT || res->kind == TF_NETWORK);
     lua_setfield(L, -2, "retryable");
