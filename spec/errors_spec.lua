@@ -41,9 +41,14 @@ describe("errors", function()
 
   describe("validation (422)", function()
     it("carries FastAPI's detail list and names the field in the message", function()
+      -- FastAPI's answer to a new password it refuses (one the client does not
+      -- hold: for the short one it sent, the text would be withheld, below)
+      h.script { path = "/api/iam/password/change", status = 422, body = cjson.encode { detail = { {
+        loc = { "body", "new_password" }, msg = "ensure this value has at least 8 characters",
+        type = "value_error.any_str.min_length", ctx = { limit_value = 8 } } } } }
       local client = h.client { bearer = h.login("alice").access_token }
       local err = h.error_of(client.change_password, client,
-        { x_org = "acme", current_password = "alice-Secret-1", new_password = "short" })
+        { x_org = "acme", current_password = "alice-Secret-1", new_password = "new-Password-1" })
       assert.equal("validation", err.kind)
       assert.equal(422, err.status)
       assert.equal("change_password", err.operation)
@@ -53,6 +58,21 @@ describe("errors", function()
       assert.equal("application/json", err.headers["content-type"])
       assert.matches("^http 422: body%.new_password: ensure this value has at least 8 characters$", err.message)
       assert.is_false(err.retryable)
+    end)
+
+    it("withholds the API's text when a secret of the call is shorter than 8 characters", function()
+      local client = h.client { bearer = h.login("alice").access_token }
+      local err = h.error_of(client.change_password, client,
+        { x_org = "acme", current_password = "alice-Secret-1", new_password = "short" })
+      assert.equal("validation", err.kind)
+      assert.equal(422, err.status)
+      assert.equal("http 422: the server's explanation was withheld (a secret of this call is shorter than 8 "
+        .. "characters)", err.message)
+      for _, field in ipairs { "body", "json", "detail", "error", "error_description" } do
+        assert.is_nil(err[field], field)
+      end
+      assert.equal("application/json", err.headers["content-type"])
+      assert.equal("POST", err.method)
     end)
   end)
 
@@ -141,7 +161,7 @@ describe("errors", function()
     it("names the method and the URL on a validation error and a broken answer too", function()
       local client = h.client { bearer = h.login("alice").access_token }
       local err = h.error_of(client.change_password, client,
-        { x_org = "acme", current_password = "alice-Secret-1", new_password = "short" })
+        { x_org = "acme", current_password = "alice-Secret-1", new_password = "tiny" })
       assert.equal("validation", err.kind)
       assert.equal("POST", err.method)
       assert.equal(h.url .. "/api/iam/password/change", err.url)

@@ -215,12 +215,20 @@ void tf_push_headers(lua_State *L, const tf_buf *pairs);
 const char *tf_header_find(const tf_buf *pairs, const char *name);
 
 /* redact.c */
-/* Pushes text with every secret of req (may be NULL), and anything shaped
- * like a JWT, replaced by [REDACTED]. */
+/* Pushes text with every secret of req (may be NULL) of 4 bytes or more, in
+ * any form (as sent, JSON-escaped, percent-encoded, HTML-escaped), and
+ * anything shaped like a JWT, replaced by [REDACTED]. */
 void tf_push_redacted(lua_State *L, const tf_request *req, const char *text, size_t len);
 /* Redacts, in place, a decoded JSON value at idx: echoed input, secret-named
  * keys, secret values inside strings. Returns whether anything changed. */
 int tf_redact_json(lua_State *L, const tf_request *req, int idx);
+/* The same for a table of response headers, where a secret of any length
+ * is redacted: a short one is not withheld with the body. */
+int tf_redact_headers(lua_State *L, const tf_request *req, int idx);
+/* Secrets shorter than this many characters cannot be told from ordinary
+ * words: when a call has one, the API's text is withheld from its errors. */
+#define TF_SHORT_SECRET 8
+int tf_has_short_secret(const tf_request *req);
 
 /* hooks.c: each returns 1, or 0 with the error on top of the stack. */
 int tf_hook_before(lua_State *L, int config, tf_request *req);
