@@ -35,6 +35,7 @@ build = {
     ["tfauth.core"] = {
       -- One C file a line: spec/support/lint.sh fails if a src/*.c is missing.
       sources = {
+        "src/bridge.c",
         "src/buf.c",
         "src/check.c",
         "src/client.c",
@@ -53,6 +54,7 @@ build = {
         "src/retry.c",
         "src/seal.c",
         "src/transport_curl.c",
+        "src/url.c",
       },
       defines = { "_GNU_SOURCE" },
       incdirs = { "$(CURL_INCDIR)" },

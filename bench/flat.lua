@@ -42,5 +42,6 @@ end
 local first = verify_range(1, WINDOW)
 verify_range(WINDOW + 1, n - WINDOW)
 local last = verify_range(n - WINDOW + 1, n)
+assert(kept[tokens[n]].jti, "the claims are kept")
 print(("%-8s N=%-7d first %d: %7.1f us/verify   last %d: %7.1f us/verify   last/first %.2f"):format(
   jit and "LuaJIT" or _VERSION, n, WINDOW, first * 1e6, WINDOW, last * 1e6, last / first))
