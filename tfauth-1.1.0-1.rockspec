@@ -35,6 +35,7 @@ build = {
     ["tfauth.core"] = {
       -- One C file a line: spec/support/lint.sh fails if a src/*.c is missing.
       sources = {
+        "src/bridge.c",
         "src/buf.c",
         "src/check.c",
         "src/client.c",
@@ -53,6 +54,7 @@ build = {
         "src/retry.c",
         "src/seal.c",
         "src/transport_curl.c",
+        "src/url.c",
       },
       defines = { "_GNU_SOURCE" },
       incdirs = { "$(CURL_INCDIR)" },
@@ -80,6 +82,7 @@ build = {
     ["tfauth.openresty"] = "lua/tfauth/openresty.lua",
     ["tfauth.runtime"] = "lua/tfauth/runtime.lua",
     ["tfauth.safe"] = "lua/tfauth/safe.lua",
+    ["tfauth.seal"] = "lua/tfauth/seal.lua",
     ["tfauth.session"] = "lua/tfauth/session.lua",
     ["tfauth.store"] = "lua/tfauth/store.lua",
   },
