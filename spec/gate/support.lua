@@ -61,7 +61,11 @@ function support.suite(name, body)
   describe(name, function()
     local t = {}
     setup(function()
-      t.url, t.stop, t.prefix = h.start_nginx { workers = 2, skew = 30,
+      -- The test CA, not the system's bundle: nginx takes seconds to load that one
+      -- (in each context naming it: here and in every start_with), and these
+      -- nginx talk to the plain-http backend only.
+      local certs = os.getenv("TFAUTH_TEST_CERTS")
+      t.url, t.stop, t.prefix = h.start_nginx { workers = 2, skew = 30, ca_file = certs and certs .. "/ca.pem",
         env = { TFAUTH_ISSUER = support.issuer or "", TFAUTH_LOGIN_RATE = "1000r/s", TFAUTH_LOGIN_BURST = "1000" } }
     end)
     teardown(function() t.stop() end)
