@@ -78,9 +78,9 @@ function account.login_post(state)
   local as_page = from_form and (request.prefers_html(ngx.var.http_accept) or args and args.rd ~= nil)
   local function failed(reason, user, retry_after)
     if reason ~= "cross_site" then metrics.result(state, "tfauth_logins_total", "failed") end
+    if reason == "unavailable" then ngx.header["Retry-After"] = tostring(pages.RETRY_AFTER) end
     if as_page then return pages.signin(state, LOGIN_STATUS[reason], reason, rd, user, retry_after) end
     if retry_after then ngx.header["Retry-After"] = tostring(retry_after) end
-    if reason == "unavailable" then ngx.header["Retry-After"] = tostring(pages.RETRY_AFTER) end
     return answers.reply(LOGIN_STATUS[reason], { error = LOGIN_ERROR[reason] })
   end
   if request.cross_site(state) then return failed("cross_site") end
@@ -122,8 +122,7 @@ function account.logout_post(state)
   account.expire_cookie(state)
   if rd then
     if from_form then -- a browser's sign-out: the sign-in page says so
-      ngx.header["Set-Cookie"] = { ngx.header["Set-Cookie"], pages.SIGNED_OUT_COOKIE .. "=1; Max-Age=300; Path="
-        .. state.cookie.path .. "; HttpOnly; SameSite=Lax" }
+      ngx.header["Set-Cookie"] = { ngx.header["Set-Cookie"], pages.signed_out_cookie(state, "1; Max-Age=300") }
     end
     answers.no_store()
     return ngx.redirect(request.local_path(rd), 303)

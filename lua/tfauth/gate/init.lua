@@ -12,7 +12,11 @@
 --    }
 --
 -- then `guard(rules)` in `access_by_lua`, `auth_request(rules)`, `signin()`,
--- `login()`, `logout()` and `metrics()` in `content_by_lua` (docs/gate.md).
+-- `forbidden()`, `login()`, `logout()`, `reset_password()`,
+-- `change_password()` and `metrics()` in `content_by_lua` (docs/gate.md).
+-- A browser gets a page for every answer (the sign-in page, 403, the
+-- sign-out confirmation, 503, 500), branded and translated by `page`,
+-- `messages` and `templates`; APIs get JSON.
 --
 -- **Two ways in.** A session cookie: `login()` keeps the tokens server-side,
 -- in a `tfauth.store` (a `lua_shared_dict` for one node, Redis for many),
@@ -30,7 +34,8 @@
 -- The parts, each handed the one state object `init` builds: `config`
 -- (checks), `request` (origin, Accept, CSRF, cookies, scrubbing), `answers`,
 -- `pages`, `identity` (claims, rules, bearer tokens), `sessions`, `judge`,
--- `account` (login, logout), `metrics`.
+-- `account` (login, logout), `password` (reset, change), `options` (page,
+-- messages, templates, account, rules), `templates`, `metrics`.
 -- @module tfauth.gate
 local tfauth = require "tfauth"
 local lrucache = require "resty.lrucache" -- Debian's lua-resty-lrucache (with the lua module)
@@ -156,9 +161,11 @@ local IDENTITY_HEADERS = { { "X-Auth-Request-User", "user" }, { "X-Auth-Request-
 -- JSON `{"error": ...}`; 403 (`insufficient_scope`, or `cross_site_request`
 -- for a cookie-authenticated unsafe request from another origin); 503 when
 -- the session store or the key set is unavailable.
--- @tparam[opt] table rules `roles` (realm roles), `client_roles = { [client] = {...} }`:
+-- A rule table with a mistake, or a name init's `rules` lacks, gets every
+-- request 500 (the gate's page or JSON) and is logged once per worker.
+-- @tparam[opt] table|string rules `roles` (realm roles), `client_roles = { [client] = {...} }`:
 -- a request passes when it holds any one role listed; rules listing none let nobody in;
--- no rules: any valid user
+-- no rules: any valid user; a string: the rules of that name in init's `rules`
 function gate.guard(rules)
   local s = configured()
   request.scrub()
@@ -186,7 +193,7 @@ end
 -- into 500). The subrequest cannot remove the client's headers from the main
 -- request: set every identity header with `proxy_set_header` from the
 -- `auth_request_set` variables (docs/gate.md).
--- @tparam[opt] table rules as `guard`'s
+-- @tparam[opt] table|string rules as `guard`'s
 function gate.auth_request(rules)
   local s = configured()
   local checked, problem = gate_options.rules_of(s, rules)
@@ -236,10 +243,13 @@ gate.local_path = request.local_path
 -- `user`, `password`, optional `rd`): signs in at the auth API; on success a new
 -- session id in the cookie (`HttpOnly`, `Secure` unless `cookie.secure = false`,
 -- `SameSite`, `Path`) and 303 to `rd` when given (a local path, else `/`), or
--- 200 JSON `{"user": ...}`. Failures: 401 (wrong or missing credentials),
--- 403 (posted from another origin: `Origin`, or `Referer`, names another one),
--- 503 (auth API or store unavailable), as the page again with the reason for a
--- form sent from it, else JSON `{"error": ...}`; no cookie is set.
+-- 200 JSON `{"user": ...}`. Failures: 401 (wrong or missing credentials: the
+-- auth API's 401 or 403), 403 (posted from another origin: `Origin`, or
+-- `Referer`, names another one; or the auth API's 400: the account cannot
+-- sign in now), 429 (the auth API's, with its `Retry-After`), 503 (auth API or
+-- store unavailable, or any other status of the auth API: logged with method
+-- and URL), as the page again with the reason for a form sent from it, else
+-- JSON `{"error": ...}`; no cookie is set.
 -- Other methods: 405.
 function gate.login()
   local s = configured()
@@ -251,11 +261,13 @@ function gate.login()
   return account.login_post(s)
 end
 
---- The logout location, in `content_by_lua`: `POST` only (else 405). Refused
+--- The logout location, in `content_by_lua`. `GET`/`HEAD` from a browser:
+-- a confirmation page whose button posts the sign-out (others: 405). `POST`: refused
 -- with 403 when posted from another origin. Ends the session at the auth API
 -- and in the store (on every node), expires the cookie (same name, `Path`,
 -- `Domain` and attributes), and answers 200 JSON `{"logged_out": true|false}`,
--- or 303 to `rd` when given (a local path, else `/`). Bearer tokens and the
+-- or 303 to `rd` when given (a local path, else `/`; from a form, the sign-in
+-- page then says "You have signed out."). Bearer tokens and the
 -- verified-token cache are untouched: they stay valid until their `exp`.
 function gate.logout()
   local s = configured()

@@ -120,11 +120,16 @@ local function signout_form(state, rd, key)
     .. '<button type="submit">' .. text(state.messages, key) .. "</button></form>\n"
 end
 
---- Whether this request follows a browser's sign-out (and forgets it).
+--- The Set-Cookie value of the signed-out mark (it holds no secret: "1").
+function pages.signed_out_cookie(state, value)
+  return pages.SIGNED_OUT_COOKIE .. "=" .. value .. "; Path=" .. state.cookie.path .. "; HttpOnly"
+    .. (state.cookie.secure and "; Secure" or "") .. "; SameSite=Lax"
+end
+
+-- Whether this request follows a browser's sign-out (and forgets it).
 local function just_signed_out(state)
   if not ngx.var["cookie_" .. pages.SIGNED_OUT_COOKIE] then return false end
-  ngx.header["Set-Cookie"] = pages.SIGNED_OUT_COOKIE .. "=; Max-Age=0; Path=" .. state.cookie.path
-    .. "; HttpOnly; SameSite=Lax"
+  ngx.header["Set-Cookie"] = pages.signed_out_cookie(state, "; Max-Age=0")
   return true
 end
 
