@@ -35,6 +35,7 @@ build = {
     ["tfauth.core"] = {
       -- One C file a line: spec/support/lint.sh fails if a src/*.c is missing.
       sources = {
+        "src/b64url.c",
         "src/bridge.c",
         "src/buf.c",
         "src/check.c",
@@ -44,6 +45,7 @@ build = {
         "src/fetch.c",
         "src/hooks.c",
         "src/json.c",
+        "src/jwk.c",
         "src/jwt.c",
         "src/jws.c",
         "src/luax.c",
@@ -67,6 +69,7 @@ build = {
     ["tfauth.gate.account"] = "lua/tfauth/gate/account.lua",
     ["tfauth.gate.answers"] = "lua/tfauth/gate/answers.lua",
     ["tfauth.gate.config"] = "lua/tfauth/gate/config.lua",
+    ["tfauth.gate.handoff"] = "lua/tfauth/gate/handoff.lua",
     ["tfauth.gate.identity"] = "lua/tfauth/gate/identity.lua",
     ["tfauth.gate.judge"] = "lua/tfauth/gate/judge.lua",
     ["tfauth.gate.metrics"] = "lua/tfauth/gate/metrics.lua",

@@ -328,6 +328,32 @@ describe("the documentation's gate snippets #nginx", function()
     body = body:gsub('<style nonce="%x+">.-</style>', '<style nonce="...">...</style>')
     assert.equal(printed, body)
   end)
+  -- docs/gate.md's hand-off: the set-up with handoff = "variables", the
+  -- snippet's server lines added and its /app/ location in place of the set-up's.
+  it("docs/gate.md: the hand-off through nginx variables, as printed", function()
+    local snippet = block("docs/gate.md", "## Hand-off: how the upstream gets the token and the cookies", "nginx")
+    local sets = snippet:match("\n(    set .-\n)\n")
+    local location = snippet:match("\n(    location /app/ {.-\n    })")
+    local conf = fill_gate(block("docs/gate.md", "## Set up", "nginx"))
+    conf = replace(conf, 'shared_dict = "tfauth_gate",', 'shared_dict = "tfauth_gate", handoff = "variables",')
+    local server_sets = sets:gsub("\n    ", "\n        ")
+    conf = replace(conf, "        absolute_redirect off;\n", "        absolute_redirect off;\n" .. server_sets)
+    local setup_app = 'location /app/      { access_by_lua_block { require("tfauth.gate").guard() } '
+      .. 'proxy_pass http://app; }'
+    conf = replace(conf, setup_app, (location:gsub("^    ", ""):gsub("\n    ", "\n        ")))
+    local url, stop = start_nginx(conf)
+    finally(stop)
+    local status, headers = http(url .. "/login", { headers = { "Origin: https://app.example.com" },
+      form = { user = "alice", password = h.users.alice.password } })
+    assert.equal(200, status)
+    local value = first(headers, "set-cookie"):match("^__Host%-tfauth=(%x+);")
+    local _, body
+    status, _, body = http(url .. "/app/x", { headers = { "Cookie: a=1; __Host-tfauth=" .. value .. "; b=2" } })
+    assert.equal(200, status)
+    local got = cjson.decode(body).headers
+    assert.equal("a=1; b=2", got.cookie)
+    assert.matches("^Bearer eyJ", got.authorization)
+  end)
 end)
 
 describe("the documentation's nginx snippets #nginx", function()

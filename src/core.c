@@ -3,6 +3,7 @@
  *
  * libcurl is initialised once per process. */
 #include "tfauth.h"
+#include "jwk.h"
 #include "retry.h"
 #include "transport.h"
 
@@ -22,6 +23,7 @@ int luaopen_tfauth_core(lua_State *L) {
     tf_open_fetch(L, module);
     tf_open_bridge(L, module);
     tf_open_jwt(L, module);
+    tf_open_jwk(L, module);
     tf_open_jws(L, module);
     tf_open_seal(L, module);
     tf_open_retry(L, module);

@@ -11,7 +11,8 @@
  *   request.c    Lua parameters -> tf_request (validation, URL, headers, JSON body)
  *   response.c   status, headers, body -> result table or error
  *   jwt.c        a JWT's claims, unverified
- *   jws.c        JWS verification (RS/PS/ES/EdDSA) against keysets from a JWKS
+ *   jws.c        a JWS-signed JWT verified: shape, header, typ, claims, refusals
+ *   jwk.c        keys and key sets from a JWKS, and their signature check (jwk.h)
  *   seal.c       AES-256-GCM sealing of data at rest
  *   transport.h  sending a tf_request (transport_curl.c: libcurl)
  *   retry.c      the RetryConfig policy, the clock (retry.h)
@@ -23,6 +24,7 @@
  *   luax.c       the floor: small Lua helpers (table copies)
  *   error.c      the floor: the one error constructor and tfauth.Error
  *   buf.c        the floor: a growable byte buffer
+ *   b64url.c     the floor: base64url decoding
  *   compat.h     the Lua 5.1-5.4 / LuaJIT shim
  *
  * libcurl is the transport's: only the files on the next line include
@@ -55,7 +57,8 @@ void tf_buf_free(tf_buf *b);
  * 0 ok, -1 out of memory. */
 int tf_url_escape(tf_buf *b, const char *s, size_t len);
 
-/* base64url (buf.c): decodes s into out (room for len * 3 / 4 + 1 bytes).
+/* ---- base64url (b64url.c) ---------------------------------------------- */
+/* Decodes s into out (room for len * 3 / 4 + 1 bytes).
  * strict: no '=' padding and the unused trailing bits zero (the one spelling
  * of each value); otherwise trailing '=' is skipped. 0 ok, -1 not base64url. */
 #define TF_B64URL_MAX(len) ((len) / 4 * 3 + 3)

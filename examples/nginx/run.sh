@@ -14,6 +14,7 @@
 #   TFAUTH_CA_FILE=path        CAs trusted for the auth API (default: the system's bundle)
 #   TFAUTH_RESOLVER=ADDR[:PORT] nginx's resolver, for a server_url that names a host
 #   TFAUTH_LOGIN_RATE=5r/s TFAUTH_LOGIN_BURST=10   limit_req on POST /login
+#   TFAUTH_HANDOFF=headers     the guard's hand-off by ngx.req.set_header (default: the variables)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -35,6 +36,7 @@ if [ -n "${TFAUTH_ISSUER:-}" ]; then
   bearer="bearer = { issuer = \"$TFAUTH_ISSUER\", audience = \"${TFAUTH_AUDIENCE:-fndtn-api}\", leeway = 30 },"
 fi
 origin=""; [ -n "${TFAUTH_PUBLIC_ORIGIN:-}" ] && origin="public_origin = \"$TFAUTH_PUBLIC_ORIGIN\","
+handoff="variables"; [ -n "${TFAUTH_HANDOFF:-}" ] && handoff=$TFAUTH_HANDOFF
 resolver=""; [ -n "${TFAUTH_RESOLVER:-}" ] && resolver="resolver $TFAUTH_RESOLVER ipv6=off;"
 cookie=""
 [ -n "${TFAUTH_COOKIE:-}" ] && cookie="s|cookie = { secure = @SECURE@, same_site = \"Lax\" }|cookie = $TFAUTH_COOKIE|"
@@ -42,7 +44,7 @@ sed -e "$cookie" \
     -e "s|@USER@|$user|; s|@WORKERS@|$workers|; s|@PREFIX@|$prefix|g; s|@PORT@|$port|" \
     -e "s|@BACKEND@|$backend|; s|@ROOT@|$root|g; s|@SKEW@|$skew|; s|@EXTRA_CONF@|$include|" \
     -e "s|@EXTRA_LUA@|$lua_extra|; s|@STORE@|$store|; s|@KEYS@|$keys|; s|@BEARER@|$bearer|" \
-    -e "s|@SECURE@|${TFAUTH_SECURE:-false}|; s|@PUBLIC_ORIGIN@|$origin|; s|@RESOLVER@|$resolver|" \
+    -e "s|@SECURE@|${TFAUTH_SECURE:-false}|; s|@PUBLIC_ORIGIN@|$origin|; s|@RESOLVER@|$resolver|; s|@HANDOFF@|$handoff|" \
     -e "s|@CA_FILE@|${TFAUTH_CA_FILE:-/etc/ssl/certs/ca-certificates.crt}|" \
     -e "s|@LOGIN_RATE@|${TFAUTH_LOGIN_RATE:-5r/s}|; s|@LOGIN_BURST@|${TFAUTH_LOGIN_BURST:-10}|" \
     "$here/nginx.conf" >"$prefix/conf/nginx.conf"

@@ -299,5 +299,9 @@ openresty.Client.session = session_of
 -- @field reason for `token` errors: "malformed", "algorithm", "key", "signature", "expired",
 -- "not_yet_valid", "issuer", "audience" or "type"
 -- @field kid_missing for `token` errors of reason `key`: true when the token's `kid` is not in the set
+-- @field kid for `token` errors: the `kid` of the token's header, once it was read (a string, as sent)
+-- @field alg for `token` errors: the `alg` of the token's header, once it was read (a string, as sent)
+-- @field iss for `token` errors: the token's `iss` claim, once the claims were read (after the
+-- signature verified; a string, as sent). Never the token, its signature or another claim.
 
 return tfauth

@@ -4,7 +4,7 @@
 --      issuer = "https://kc.example/realms/fndtn",  -- discovery: <issuer>/.well-known/openid-configuration
 --      -- or url = "https://kc.example/realms/fndtn/protocol/openid-connect/certs"
 --    }
---    local claims, header = jwks:verify(token, { audience = "fndtn-api", types = { "Bearer" } })
+--    local claims, header = jwks:verify(token, { audience = "fndtn-api", types = { "at+jwt", "Bearer" } })
 --
 -- The set is fetched at first use and again once it is `ttl` seconds old.
 -- A token whose `kid` is not in the set (Keycloak rotated its key) causes
@@ -394,10 +394,10 @@ end
 -- A token whose `kid` is not in the set makes one fetch (at most one per
 -- `min_refresh_interval`) and a second try.
 -- @tparam string token the compact JWS
--- @tparam[opt] table opts as `tfauth.jwt.verify`'s; `issuer` defaults to the jwks' issuer
+-- @tparam[opt] table opts as `tfauth.jwt.verify`'s, `types` included; `issuer` defaults to the jwks' issuer
 -- @treturn table the claims
 -- @treturn table the header
--- @raise a `token` error (with `reason`) when the token is refused; an
+-- @raise a `token` error (with `reason`, `kid`, `alg`, `iss`) when the token is refused; an
 -- `argument` error for bad arguments (before any fetch); `network` or
 -- `timeout` when there is no key set at all
 function Jwks:verify(token, opts)

@@ -15,7 +15,7 @@
 --    local keys = jwt.keyset(jwks_json)        -- once, and again when the realm rotates keys
 --    local claims, header = jwt.verify(token, keys, {
 --      issuer = "https://kc.example/realms/fndtn",
---      audience = "fndtn-api", types = { "Bearer" },
+--      audience = "fndtn-api", types = { "at+jwt", "Bearer" },
 --    })
 --
 -- Nothing in the token is trusted to choose how it is checked: its `kid`
@@ -24,7 +24,10 @@
 -- an `Error` of kind `token` with a `reason`: `malformed`, `algorithm`,
 -- `key` (with `kid_missing = true` when the token's `kid` is not in the
 -- set), `signature`, `expired`, `not_yet_valid`, `issuer`, `audience` or
--- `type`. No message ever holds the token or any part of it.
+-- `type`. It also names what the token claimed, for an operator to read:
+-- `kid` and `alg` from its header once that was read, `iss` once the claims
+-- were (each only when a string). No message ever holds the token, its
+-- signature or any other part of it.
 -- `tfauth.safe.jwt` has the same functions returning `nil, err`.
 -- @module tfauth.jwt
 local core = require "tfauth.core"
@@ -47,7 +50,12 @@ end
 -- P-384 or P-521, `x`, `y`, the point on the curve), OKP (`crv` Ed25519,
 -- `x`). A key whose `use` is present and not `sig`, whose `key_ops` lack
 -- `verify`, whose `alg` is not one `verify` accepts or does not fit its type,
--- or that OpenSSL refuses, is skipped. Make it once per JWKS, not per token.
+-- whose RSA modulus is over 8192 bits (measured before OpenSSL builds it:
+-- larger keys cost most of a second of CPU each), or that OpenSSL refuses,
+-- is skipped; a token naming a skipped key by `kid` is refused with reason
+-- `key`. A key with an `alg` verifies tokens of that `alg` only (`EdDSA` and
+-- `Ed25519` included: a key with either verifies that name only; without
+-- `alg`, an Ed25519 key verifies both). Make it once per JWKS, not per token.
 --
 -- The keyset has methods `kids()` (the list of its keys' `kid`s) and
 -- `count()`; `#keys` is the count too (Lua 5.2+ and LuaJIT), and
@@ -66,15 +74,24 @@ end
 -- `alg`), the signature, then the claims: `exp` (required), `nbf` and `iat`
 -- (when present; `iat` in the future is refused), each with `leeway`; `iss`
 -- equal to `issuer`; `aud` (a string or a list) holding one of `audience`;
--- `typ` one of `types`.
+-- the token's type (see `types`).
 -- @tparam string token the compact JWS
 -- @param keys a keyset from `keyset`
 -- @tparam table opts
 --   `issuer` (required: the exact expected `iss`, or `false` to skip the check),
 --   `audience` (string or list; nil: unchecked),
 --   `algorithms` (allow-list, default `{ "RS256" }`; from RS256/384/512,
---   PS256/384/512, ES256/384/512, EdDSA; `none` and HS* are an `argument` error),
---   `types` (allowed `typ` claim values; nil: unchecked),
+--   PS256/384/512, ES256/384/512, EdDSA, Ed25519, matched exactly: `EdDSA`
+--   and `Ed25519` (the fully-specified name for the same signature) are two
+--   names, list both to take both; `none` and HS* are an `argument` error),
+--   `types` (the token types taken: a token passes when its header's `typ`
+--   is one of them, compared as RFC 7515 §4.1.9 says (ignoring case, with or
+--   without `application/`: `at+jwt`, `AT+JWT` and `application/at+jwt` are
+--   one), or when its header's `typ` is absent or `JWT` and its `typ` claim is
+--   one of them (compared exactly). So `{ "at+jwt", "Bearer" }` takes RFC 9068
+--   access tokens and Keycloak's, and refuses Keycloak's ID and refresh tokens
+--   (claim `ID`, `Refresh`) and a standard ID token (header `JWT` or none, no
+--   `typ` claim). nil or `false`: unchecked),
 --   `leeway` (seconds of clock skew on `exp`/`nbf`/`iat`, default 0),
 --   `now` (seconds since the epoch, default the current time).
 --   Unknown option names are an `argument` error.

@@ -83,7 +83,9 @@ end
 --- `tfauth.jwt`'s functions, returning `nil, err` instead of raising:
 -- `safe.jwt.claims(token)`, `safe.jwt.keyset(jwks)`,
 -- `safe.jwt.verify(token, keys, opts)` (-> claims, header, or nil, err;
--- `err.kind` is `token` and `err.reason` says why when the token is refused).
+-- the same `opts`, `types` included; `err.kind` is `token`, `err.reason`
+-- says why and `err.kid`, `err.alg`, `err.iss` what the token claimed, when
+-- the token is refused).
 safe.jwt = {
   claims = safely(tfauth.jwt.claims),
   keyset = safely(tfauth.jwt.keyset),
@@ -92,7 +94,7 @@ safe.jwt = {
 
 --- `tfauth.jwks` returning `nil, err` instead of raising:
 -- `safe.jwks.new{...}` gives a jwks (or `nil, err`) whose `verify(token, opts)`
--- and `keyset()` return `nil, err` on failure.
+-- (the same `opts`, `types` included) and `keyset()` return `nil, err` on failure.
 safe.jwks = {}
 local SafeJwks = { __name = "tfauth.safe.jwks" }
 SafeJwks.__index = {

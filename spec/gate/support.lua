@@ -42,7 +42,8 @@ end
 --- describe(name) around body(t), with the gate's nginx started once for the
 -- file: t.url, t.prefix, t.jar (a fresh cookie jar per test), t.login(user,
 -- extra), t.get(path, opts), t.upstream(body) (the headers the upstream
--- saw), t.sid() (the tfauth_sid cookie in the jar).
+-- saw), t.sid() (the tfauth_sid cookie in the jar). more_env: run.sh's
+-- TFAUTH_* settings beside the suite's own.
 -- busted's describe, setup, ... live in the spec file's environment, not in
 -- this module's: body's own.
 local function env_of(f)
@@ -54,19 +55,22 @@ local function env_of(f)
   end
 end
 
-function support.suite(name, body)
+function support.suite(name, body, more_env)
   local env = env_of(body)
   local describe, setup, teardown, before_each, after_each =
     env.describe, env.setup, env.teardown, env.before_each, env.after_each
   describe(name, function()
     local t = {}
     setup(function()
+      local settings = { TFAUTH_ISSUER = support.issuer or "", TFAUTH_LOGIN_RATE = "1000r/s",
+        TFAUTH_LOGIN_BURST = "1000" }
+      for k, v in pairs(more_env or {}) do settings[k] = v end
       -- The test CA, not the system's bundle: nginx takes seconds to load that one
       -- (in each context naming it: here and in every start_with), and these
       -- nginx talk to the plain-http backend only.
       local certs = os.getenv("TFAUTH_TEST_CERTS")
       t.url, t.stop, t.prefix = h.start_nginx { workers = 2, skew = 30, ca_file = certs and certs .. "/ca.pem",
-        env = { TFAUTH_ISSUER = support.issuer or "", TFAUTH_LOGIN_RATE = "1000r/s", TFAUTH_LOGIN_BURST = "1000" } }
+        env = settings }
     end)
     teardown(function() t.stop() end)
     before_each(function()

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""mint.py: keys, JWKS and tokens for the JWS specs, made by libraries that
-are not tfauth's: python3-jwcrypto signs the ordinary tokens (its own JOSE
+"""mint.py: keys, JWKS and tokens for the JWS specs (spec/support/jose.lua),
+made by libraries that are not tfauth's: python3-jwcrypto signs the ordinary tokens (its own JOSE
 framing), python3-cryptography signs the hand-built attack tokens.
 
 stdin, JSON:
@@ -9,7 +9,8 @@ stdin, JSON:
    "tokens": {NAME: {"key": KEYNAME, "alg": "RS256", "claims": {...},
                      "kid": "..." (default: the key's name; null: no kid),
                      "header": {...} (extra protected members),
-                     "raw": true (frame by hand: any header, "none", HS*),
+                     "raw": true (frame by hand: any header, "none", HS*,
+                       "Ed25519"),
                      "der": true (ECDSA signature left DER-encoded),
                      "hmac_key": "pem" (HS*: keyed with the key's public PEM),
                      "header_json", "payload_json": the exact JSON text of each
@@ -60,7 +61,7 @@ def raw_sign(key, alg, data, der=False, hmac_key=None):
         return b""
     if alg.startswith("HS"):
         return hmac.new(hmac_key, data, getattr(hashlib, "sha" + alg[2:])).digest()
-    if alg == "EdDSA":
+    if alg in ("EdDSA", "Ed25519"):  # Ed25519: the fully-specified name, jwcrypto's unknown
         return key.sign(data)
     h = HASHES[alg[2:]]()
     if alg.startswith("RS"):

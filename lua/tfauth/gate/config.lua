@@ -44,7 +44,7 @@ local string_list = config.string_list
 
 local TOP = { server_url = "string", store = "table", keys = "table", skew = "number", cookie = "table",
   bearer = "table", login_url = "string", shared_dict = "string", public_origin = "string",
-  nginx_location = "string" }
+  nginx_location = "string", pass_access_token = "boolean", handoff = "string" }
 config.TOP = TOP -- tfauth.gate.options adds its own keys
 
 local COOKIE = { secure = "boolean", same_site = "string", path = "string", domain = "string", name = "string" }
@@ -197,6 +197,13 @@ function config.check_public_origin(public_origin)
     refuse("public_origin", "expected scheme://host[:port], without a path")
   end
   return origin
+end
+
+--- handoff: "headers" (the default) or "variables".
+function config.check_handoff(handoff)
+  if handoff == nil then return "headers" end
+  if handoff ~= "headers" and handoff ~= "variables" then refuse("handoff", 'expected "headers" or "variables"') end
+  return handoff
 end
 
 --- The top level: known keys and types, server_url present, skew >= 0.

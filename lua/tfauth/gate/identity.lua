@@ -41,7 +41,7 @@ end
 
 --- The identity of a token's claims: { user, email (only when verified),
 -- sub, roles (comma-separated), realm (set), clients (client -> set),
--- authorization ("Bearer <token>"), exp }.
+-- authorization (the header that hands the token on), exp }.
 function identity.of(claims, authorization)
   local names = realm_roles(claims)
   return {
@@ -96,14 +96,19 @@ function identity.bearer_token(authorization)
   return select(3, authorization:find("^%s*(%S*)%s*$", last + 1)) or ""
 end
 
---- The identity of a bearer token, verified (and cached until its exp), or
--- nil, "refused" | "unavailable", why.
-function identity.of_bearer(state, token)
-  local who = state.tokens:get(token)
-  if who then
-    if who.exp and who.exp > ngx.now() then return who end
-    state.tokens:delete(token)
-  end
+--- The cached identity of an Authorization header whose token was verified
+-- before and has not expired, or nil. Keyed by the header as nginx gives it:
+-- no new string is made from the token on this path.
+function identity.cached(state, authorization)
+  local who = state.tokens:get(authorization)
+  if not who then return nil end
+  if who.exp and who.exp > ngx.now() then return who end
+  state.tokens:delete(authorization)
+end
+
+--- The identity of a bearer token (verified, then cached under its
+-- Authorization header until its exp), or nil, "refused" | "unavailable", why.
+function identity.of_bearer(state, token, authorization)
   -- The shape (three base64url segments, 16 KiB at most) is the C core's to
   -- check: tfauth.jwks refuses a malformed token before any fetch.
   local ok, claims = pcall(state.jwks.verify, state.jwks, token, state.bearer.verify)
@@ -115,9 +120,9 @@ function identity.of_bearer(state, token)
     end
     return nil, "refused", tfauth.is_error(err) and (err.reason or err.kind) or "error"
   end
-  who = identity.of(claims, "Bearer " .. token)
+  local who = identity.of(claims, authorization)
   local ttl = (who.exp or 0) - ngx.now()
-  if ttl > 0 then state.tokens:set(token, who, ttl) end
+  if ttl > 0 then state.tokens:set(authorization, who, ttl) end
   return who
 end
 

@@ -48,6 +48,7 @@ local judge = require "tfauth.gate.judge"
 local account = require "tfauth.gate.account"
 local gate_options = require "tfauth.gate.options"
 local password = require "tfauth.gate.password"
+local handoff = require "tfauth.gate.handoff"
 
 local gate = {}
 
@@ -90,6 +91,8 @@ local function build(cfg)
   local built = { dict_name = cfg.shared_dict or "tfauth_gate" }
   built.dict = the_shared_dict(built.dict_name)
   built.skew = cfg.skew or tfauth.session.DEFAULT_SKEW
+  built.pass_access_token = cfg.pass_access_token ~= false
+  built.handoff_variables = config.check_handoff(cfg.handoff) == "variables"
   built.cookie = config.check_cookie(cfg.cookie)
   built.login_url, built.login_sep = config.check_login_url(cfg.login_url)
   built.public_origin = config.check_public_origin(cfg.public_origin)
@@ -130,7 +133,11 @@ end
 -- `login_url` (where browsers without a session go; `/login`, the built-in page),
 -- `public_origin` (`https://app.example.com` behind a TLS-terminating proxy: the origin cross-site
 -- checks compare with; default the scheme and `Host` nginx sees),
--- `shared_dict` (`tfauth_gate`: the key set, metrics), `nginx_location` (`/_tfauth`).
+-- `shared_dict` (`tfauth_gate`: the key set, metrics), `nginx_location` (`/_tfauth`),
+-- `pass_access_token` (true: the upstream gets `Authorization: Bearer <access token>`; false: no
+-- token, the identity headers only), `handoff` ("headers": `ngx.req.set_header`; "variables": the
+-- guard sets `$tfauth_authorization` and `$tfauth_cookie`, which every guarded location passes with
+-- `proxy_set_header`: cheaper; docs/gate.md, "Hand-off").
 -- @raise a message naming the key
 function gate.init(cfg)
   local ok, built = pcall(build, cfg)
@@ -155,7 +162,9 @@ local IDENTITY_HEADERS = { { "X-Auth-Request-User", "user" }, { "X-Auth-Request-
 -- with `Authorization: Bearer <access token>`, `X-Auth-Request-User`
 -- (preferred_username), `X-Auth-Request-Email` (only when `email_verified`),
 -- `X-Auth-Request-Roles` (realm roles, comma-separated), `X-Auth-Request-Subject`
--- (sub), and without the gate's own cookie. Else: 302 to `login_url?rd=...`
+-- (sub), and without the gate's own cookie (`pass_access_token = false`: no
+-- `Authorization`, the identity headers only; the hand-off through nginx
+-- variables: docs/gate.md). Else: 302 to `login_url?rd=...`
 -- for a `GET` that prefers `text/html`, 401 with `WWW-Authenticate: Bearer
 -- realm="tfauth"` (and `error="invalid_token"` when a bearer was refused) and
 -- JSON `{"error": ...}`; 403 (`insufficient_scope`, or `cross_site_request`
@@ -175,14 +184,18 @@ function gate.guard(rules)
   local result, via, who, why, cookie_from, cookie_to = judge.request(s, rules)
   metrics.outcome(s, result, via)
   if result ~= "allowed" then return answers.refusal(s, result, who, why) end
-  if cookie_from then request.strip_cookie(cookie_from, cookie_to) end
-  for _, h in ipairs(IDENTITY_HEADERS) do
+  if cookie_from then handoff.set(s, "Cookie", request.cookie_without(cookie_from, cookie_to)) end
+  for i = 1, #IDENTITY_HEADERS - 1 do
+    local h = IDENTITY_HEADERS[i]
     local value = who[h[2]]
-    -- A bearer request already carries its Authorization: setting it again
-    -- would have nginx scan the whole token (~16k instructions) for nothing.
-    if value and not (via == "bearer" and h[1] == "Authorization" and value == ngx.var.http_authorization) then
-      ngx.req.set_header(h[1], value)
-    end
+    if value then ngx.req.set_header(h[1], value) end
+  end
+  if not s.pass_access_token then
+    handoff.set(s, "Authorization", nil)
+  elseif via == "session" then
+    -- A bearer request already carries its Authorization: handing it on
+    -- again would copy the whole token for nothing.
+    handoff.set(s, "Authorization", who.authorization)
   end
 end
 
@@ -203,7 +216,7 @@ function gate.auth_request(rules)
   metrics.outcome(s, result, via)
   if result ~= "allowed" then return answers.refusal(s, result, who, why, true) end
   for _, h in ipairs(IDENTITY_HEADERS) do
-    if who[h[2]] then ngx.header[h[1]] = who[h[2]] end
+    if who[h[2]] and (s.pass_access_token or h[2] ~= "authorization") then ngx.header[h[1]] = who[h[2]] end
   end
   answers.no_store()
   ngx.status = 204

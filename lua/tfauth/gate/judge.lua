@@ -8,11 +8,17 @@ local sessions = require "tfauth.gate.sessions"
 local judge = {}
 
 -- A bearer request: its outcome, "bearer", and identity or detail.
-local function by_bearer(state, rules, token)
-  local who, failure, why = identity.of_bearer(state, token)
+local function by_bearer(state, rules, authorization)
+  local who = identity.cached(state, authorization)
   if not who then
-    if failure == "unavailable" then return "unavailable", "bearer", "key set", why end
-    return "unauthenticated", "bearer", "invalid_token"
+    local token = identity.bearer_token(authorization)
+    if not token then return nil end -- another scheme: judged by the session
+    local failure, why
+    who, failure, why = identity.of_bearer(state, token, authorization)
+    if not who then
+      if failure == "unavailable" then return "unavailable", "bearer", "key set", why end
+      return "unauthenticated", "bearer", "invalid_token"
+    end
   end
   if not identity.allowed_by(rules, who) then return "forbidden", "bearer", "insufficient_scope", who end
   return "allowed", "bearer", who
@@ -43,8 +49,8 @@ end
 function judge.request(state, rules)
   local authorization = ngx.var.http_authorization
   if state.bearer and authorization then
-    local token = identity.bearer_token(authorization)
-    if token then return by_bearer(state, rules, token) end
+    local result, via, who, why = by_bearer(state, rules, authorization)
+    if result then return result, via, who, why end
   end
   return by_session(state, rules)
 end
