@@ -155,8 +155,6 @@ function options.check_rules(rules)
   return out
 end
 
--- Inline rule tables already judged, and how: true (right) or the problem.
-local judged = setmetatable({}, { __mode = "k" })
 -- Problems already logged (once per worker each).
 local logged = {}
 
@@ -172,15 +170,11 @@ function options.rules_of(state, asked)
     problem = "no rule named '" .. asked .. "' in init's rules (declare it: rules = { " .. asked
       .. " = { roles = {...} } })"
   else
-    local verdict = type(asked) == "table" and judged[asked]
-    if verdict == true then return asked end
-    if verdict == nil then
-      local field, why = rule_problem(asked)
-      verdict = field and ("rules" .. field .. ": " .. why) or true
-      if type(asked) == "table" then judged[asked] = verdict end
-      if verdict == true then return asked end
-    end
-    problem = verdict
+    -- `guard { roles = {...} }` makes a new table per request: checked each
+    -- time (a few table reads, nothing allocated), not remembered.
+    local field, why = rule_problem(asked)
+    if not field then return asked end
+    problem = "rules" .. field .. ": " .. why
   end
   if not logged[problem] then
     logged[problem] = true

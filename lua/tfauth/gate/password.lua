@@ -63,7 +63,8 @@ end
 -- At most one reset per user name per reset_interval, across workers: the
 -- first to add the key sends it.
 local function schedule_reset(state, user)
-  local ok, err = state.dict:safe_add("reset:" .. ngx.md5(user), true, state.account.reset_interval)
+  -- Keycloak's user names are case-insensitive: Bob and bob are one mailbox.
+  local ok, err = state.dict:safe_add("reset:" .. ngx.md5(user:lower()), true, state.account.reset_interval)
   if not ok then
     if err ~= "exists" then ngx.log(ngx.ERR, "tfauth: password reset not sent: lua_shared_dict ", state.dict_name,
       ": ", tostring(err)) end
