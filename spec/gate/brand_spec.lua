@@ -6,7 +6,7 @@ local support = require "spec.gate.support"
 local http, sh = h.http, h.sh
 local first, start_with = support.first, support.start_with
 
-local BRAND = [[page = { title = "Acme Portal", product = "Acme", logo_url = "https://cdn.example/logo.svg",
+local BRAND = [[page = { title = "Acme Portal", product = "Acme & 100%", logo_url = "https://cdn.example/logo.svg",
   stylesheet_url = "/brand.css", lang = "de",
   footer = { { text = "Impressum", url = "https://acme.example/impressum" }, { text = '<b>"Hilfe"</b>', url = "/help" } } },
 messages = { signin_to = "Bei {product} anmelden", user_label = "Benutzername", password_label = "Passwort",
@@ -41,9 +41,9 @@ support.suite("tfauth.gate brand #nginx", function(t)
     local status, headers, body = page[1], page[2], page[3]
     assert.equal(200, status)
     assert.matches('<html lang="de">', body, 1, true)
-    assert.matches("<title>Bei Acme anmelden – Acme Portal</title>", body, 1, true)
-    assert.matches("<h1>Bei Acme anmelden</h1>", body, 1, true)
-    assert.matches('<p class="brand"><img src="https://cdn.example/logo.svg" alt=""><span>Acme</span></p>', body, 1, true)
+    assert.matches("<title>Bei Acme &amp; 100% anmelden – Acme Portal</title>", body, 1, true)
+    assert.matches("<h1>Bei Acme &amp; 100% anmelden</h1>", body, 1, true)
+    assert.matches('<p class="brand"><img src="https://cdn.example/logo.svg" alt=""><span>Acme &amp; 100%</span></p>', body, 1, true)
     assert.matches('<link rel="stylesheet" href="/brand.css">', body, 1, true)
     assert.matches('<label for="user">Benutzername</label>', body, 1, true)
     assert.matches('<button type="submit">Anmelden</button>', body, 1, true)

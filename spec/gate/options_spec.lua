@@ -118,6 +118,12 @@ describe("tfauth.gate.templates", function()
       out)
   end)
 
+  it("takes a product name with % in it (no pattern anywhere)", function()
+    local built = built_from { page = { product = "100% Notes" }, messages = { signin_to = "Sign in to {product}" } }
+    assert.equal("100% Notes", built.page.product)
+    assert.equal("Sign in to 100% Notes", templates.text(built.messages, "signin_to", { product = built.page.product }))
+  end)
+
   it("fills a message's {names}, escaped, and escapes the message itself", function()
     local messages = { forbidden_text = "<i>{user}</i> has no access" }
     assert.equal("&lt;i&gt;&lt;script&gt;&lt;/i&gt; has no access",

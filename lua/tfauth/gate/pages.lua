@@ -98,7 +98,7 @@ function pages.render(state, name, status, vars)
   local page = state.page
   vars.nonce = page_headers(state, status)
   vars.lang, vars.product = page.lang, page.product
-  vars.heading = state.messages[vars.heading]:gsub("{product}", page.product or "")
+  vars.heading = state.messages[vars.heading]:gsub("{product}", function() return page.product or "" end)
   vars.title = vars.heading .. ((page.title or page.product) and " – " .. (page.title or page.product) or "")
   vars.head_html, vars.brand_html, vars.footer_html = head_html(vars, page), brand_html(page), footer_html(page)
   vars.logout_url, vars.login_url = state.logout_url, state.login_url
