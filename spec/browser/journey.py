@@ -168,6 +168,13 @@ def main():
     driver, profile = browser()
     first = "/app/journey?from=browser&x=1"
     try:
+        @check("axe-core works here: it finds the violations of a page without lang and labels")
+        def _():
+            driver.get("data:text/html,<!DOCTYPE html><html><head><title>bad</title></head>"
+                       "<body><main><input id=x></main></body></html>")
+            found = " ".join(axe_violations(driver))
+            assert "html-has-lang" in found and "label" in found, found
+
         @check("a protected page, visited without a session, lands on the sign-in page, rd carried")
         def _():
             driver.get(URL + first)
