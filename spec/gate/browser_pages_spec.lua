@@ -77,6 +77,14 @@ support.suite("tfauth.gate pages #nginx", function(t)
       assert.equal(200, (html("/ar-admin/x")))
     end)
 
+    it("links only local paths: a request for //admin/x (a host, to a browser) gets / back", function()
+      t.login("alice")
+      local body = h.sh(("curl -s --path-as-is -b %s -H 'Accept: text/html' %s//admin/x"):format(t.jar, t.url))
+      assert.matches("<h1>No access</h1>", body, 1, true) -- nginx merged the slashes for the location
+      assert.matches('name="rd" value="/"><button type="submit">Sign in as someone else', body, 1, true)
+      assert.is_nil(body:find('"//admin', 1, true))
+    end)
+
     it("escapes the user's name", function()
       if not support.issuer then return pending("no realm issuer") end
       local token = h.sign { claims = { iss = support.issuer, aud = "fndtn-api", sub = "s-1",

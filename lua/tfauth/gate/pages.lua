@@ -6,6 +6,7 @@
 -- @module tfauth.gate.pages
 local ids = require "tfauth.ids"
 local templates = require "tfauth.gate.templates"
+local local_path = require("tfauth.gate.request").local_path
 
 local pages = {}
 
@@ -178,7 +179,7 @@ function pages.forbidden(state, who)
     .. '<ul class="links"><li><a href="/">' .. text(state.messages, "back_link") .. "</a></li>"
     .. account_links(state) .. "</ul>\n"
     .. signout_form(state, after_signout(state), "signout_button")
-    .. signout_form(state, ngx.var.request_uri, "switch_user")
+    .. signout_form(state, local_path(ngx.var.request_uri), "switch_user")
   return pages.render(state, "forbidden", 403, { heading = "forbidden_heading", content_html = content,
     user = user })
 end
@@ -202,7 +203,8 @@ function pages.unavailable(state)
   ngx.header["Retry-After"] = tostring(pages.RETRY_AFTER)
   return pages.render(state, "unavailable", 503, { heading = "unavailable_heading", retry_after = pages.RETRY_AFTER,
     content_html = "<p>" .. text(state.messages, "unavailable_text") .. '</p>\n<ul class="links"><li><a href="'
-      .. escape_html(ngx.var.request_uri) .. '">' .. text(state.messages, "try_again_link") .. "</a></li></ul>\n" })
+      .. escape_html(local_path(ngx.var.request_uri)) .. '">' .. text(state.messages, "try_again_link")
+      .. "</a></li></ul>\n" })
 end
 
 --- The 500 page of a location whose configuration is wrong.
