@@ -229,7 +229,7 @@ def main():
             for label in ("Back to the start page", "Change password"):
                 driver.find_element(By.LINK_TEXT, label)
             buttons = [b.text for b in driver.find_elements(By.CSS_SELECTOR, "form button")]
-            assert buttons == ["Sign out", "Sign in as someone else"], buttons
+            assert buttons == ["Sign out", "Sign out, then sign in as someone else"], buttons
             look_at(driver, "forbidden")
 
         @check("auth_request's 403 through error_page = @forbidden is the same page")
@@ -239,11 +239,11 @@ def main():
             assert driver.find_element(By.TAG_NAME, "h1").text == "No access", driver.page_source[:300]
             look_at(driver, "forbidden-auth-request")
 
-        @check("\"Sign in as someone else\" signs out and comes back to the page, via the sign-in page")
+        @check("\"Sign out, then sign in as someone else\" signs out and comes back to the page, via the sign-in page")
         def _():
             driver.get(URL + "/admin/")
             WebDriverWait(driver, WAIT).until(EC.element_to_be_clickable(
-                (By.XPATH, "//button[text()='Sign in as someone else']"))).click()
+                (By.XPATH, "//button[text()='Sign out, then sign in as someone else']"))).click()
             wait_for_path(driver, "/login", "not sent to sign in")
             assert "You have signed out." in driver.find_element(By.TAG_NAME, "main").text
             sign_in(driver, "admin", "admin-Secret-3")

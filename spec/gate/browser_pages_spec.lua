@@ -38,8 +38,8 @@ support.suite("tfauth.gate pages #nginx", function(t)
       assert.matches('<a href="/account/password">Change password</a>', body, 1, true)
       assert.matches('<form class="inline" method="post" action="/logout"><input type="hidden" name="rd" '
         .. 'value="/login"><button type="submit">Sign out</button></form>', body, 1, true)
-      assert.matches('<input type="hidden" name="rd" value="/admin/reports?x=1"><button type="submit">Sign in as '
-        .. "someone else</button>", body, 1, true)
+      assert.matches('<input type="hidden" name="rd" value="/admin/reports?x=1"><button type="submit">Sign out, '
+        .. "then sign in as someone else</button>", body, 1, true)
       assert.is_nil(body:find("eyJ", 1, true))
     end)
 
@@ -81,7 +81,8 @@ support.suite("tfauth.gate pages #nginx", function(t)
       t.login("alice")
       local body = h.sh(("curl -s --path-as-is -b %s -H 'Accept: text/html' %s//admin/x"):format(t.jar, t.url))
       assert.matches("<h1>No access</h1>", body, 1, true) -- nginx merged the slashes for the location
-      assert.matches('name="rd" value="/"><button type="submit">Sign in as someone else', body, 1, true)
+      assert.matches('name="rd" value="/"><button type="submit">Sign out, then sign in as someone else', body, 1,
+        true)
       assert.is_nil(body:find('"//admin', 1, true))
     end)
 
