@@ -24,7 +24,7 @@ FUZZER   := build/fuzz_tfauth
 FUZZ_SECONDS ?= 60
 
 .PHONY: all jit lua5.1 lua5.2 lua5.3 lua5.4 versions asan deps deps-demo deps-gate deps-test test demo \
-  demo-gate check-memory fuzz lint docs dist bench bench-flat clean
+  demo-gate check-memory fuzz lint docs dist bench soak bench-flat clean
 
 all: $(MODULE)
 jit: $(JIT_MODULE)
@@ -111,6 +111,13 @@ dist: deps-test
 	@bash spec/support/dist.sh .
 
 # The whole spec suite under ASan+UBSan, then under valgrind memcheck.
+# Sessions on Redis under load, with a failover (docs/redis.md): two nginx
+# nodes on Sentinel, then on a Redis Cluster; a few minutes, not in `make test`.
+soak: deps-test
+	@$(MAKE) -s --no-print-directory all jit
+	@LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;" \
+	  LUA_CPATH="$(CURDIR)/build/5.4/?.so;;" bash spec/support/with-backend.sh lua5.4 bench/soak.lua
+
 check-memory: deps-test
 	@$(MAKE) -s --no-print-directory all asan
 	@bash spec/support/run-tests.sh asan valgrind

@@ -85,6 +85,12 @@ build = {
     ["tfauth.safe"] = "lua/tfauth/safe.lua",
     ["tfauth.seal"] = "lua/tfauth/seal.lua",
     ["tfauth.session"] = "lua/tfauth/session.lua",
-    ["tfauth.store"] = "lua/tfauth/store.lua",
+    ["tfauth.store"] = "lua/tfauth/store/init.lua",
+    ["tfauth.store.check"] = "lua/tfauth/store/check.lua",
+    ["tfauth.store.connection"] = "lua/tfauth/store/connection.lua",
+    ["tfauth.store.shared_dict"] = "lua/tfauth/store/shared_dict.lua",
+    ["tfauth.store.redis"] = "lua/tfauth/store/redis.lua",
+    ["tfauth.store.sentinel"] = "lua/tfauth/store/sentinel.lua",
+    ["tfauth.store.cluster"] = "lua/tfauth/store/cluster.lua",
   },
 }

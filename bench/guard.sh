@@ -16,10 +16,16 @@
 #    as the target says; on a shared VM both req/s and CPU time swing with
 #    what else runs, so the instruction counts below stand beside them.
 # 2. callgrind: the worker's instructions per request (deterministic).
+# The cookie requests send a realistic Cookie header of about 1 KB: ten
+# cookies (analytics, consent, preferences, a CSRF token), the gate's in the
+# middle. CALLGRIND_ONLY=1 skips the wrk rounds (instruction counts only);
+# HANDOFF=headers runs the gate with handoff = "headers" (ngx.req.set_header)
+# instead of the configuration's "variables".
 set -eu
 cd "$(dirname "$0")/.."
 root=$PWD
 ROUNDS=${ROUNDS:-5} SECONDS_EACH=${SECONDS_EACH:-2} NFRESH=${NFRESH:-6000} NCOUNT=${NCOUNT:-2000}
+CALLGRIND_ONLY=${CALLGRIND_ONLY:-} HANDOFF=${HANDOFF:-variables}
 inner() {
   local prefix port app_port jar tokens token cookie url
   prefix=$(mktemp -d) jar=$(mktemp) tokens=$(mktemp)
@@ -29,10 +35,22 @@ inner() {
   user=""; [ "$(id -u)" -eq 0 ] && user="user root;"
   render() { # template [extra main-context line]
     sed -e "s|@USER@|$user${2:+\\n$2}|; s|@PREFIX@|$prefix|g; s|@ROOT@|$root|g; s|@PORT@|$port|; s|@APP_PORT@|$app_port|g" \
-        -e "s|@BACKEND@|$TFAUTH_TEST_URL|; s|@ISSUER@|$TFAUTH_TEST_ISSUER|; s|@KEY@|$key|" "$1"
+        -e "s|@BACKEND@|$TFAUTH_TEST_URL|; s|@ISSUER@|$TFAUTH_TEST_ISSUER|; s|@KEY@|$key|" \
+        -e "s|handoff = \"variables\",|handoff = \"$HANDOFF\",|" "$1"
   }
   local key
   key=$(openssl rand -hex 32)
+  with_others() { # the gate's cookie among nine others: a Cookie header of about 1 KB
+    printf '%s' "_ga=GA1.2.1403894420.1733130000; _gid=GA1.2.772183910.1733130000; _fbp=fb.1.1733130000123.1234567890; "
+    printf '%s' "consent=%7B%22necessary%22%3Atrue%2C%22analytics%22%3Atrue%2C%22marketing%22%3Afalse%2C%22version%22%3A3%7D; "
+    printf '%s' "pref=theme%3Ddark%26lang%3Den-GB%26tz%3DEurope%2FLondon%26density%3Dcompact; "
+    printf 'csrftoken=%s; ' "$(printf 'c%.0s' $(seq 1 64))"
+    printf '%s; ' "$1"
+    printf 'recent=%s; ' "$(printf '%%2Fapp%%2Freports%%2F%s' $(seq 1000 1012) | head -c 300)"
+    printf 'ab_test=%s; ' "checkout-v2.variant-b.$(printf 'x%.0s' $(seq 1 40))"
+    printf 'session_hint=%s; ' "$(printf 'h%.0s' $(seq 1 120))"
+    printf '%s' "last_seen=1733130000"
+  }
   render bench/gate-nginx.conf >"$prefix/conf/nginx.conf"
   render bench/app-nginx.conf >"$prefix/conf/app.conf"
   render bench/gate-nginx.conf "master_process off;" >"$prefix/conf/callgrind.conf"
@@ -44,6 +62,7 @@ inner() {
 
   curl -fs -c "$jar" -d 'user=alice&password=alice-Secret-1' "$url/login" >/dev/null
   cookie=$(awk '$6 == "tfauth_sid" || $6 == "__Host-tfauth" {print $6 "=" $7}' "$jar")
+  cookie=$(with_others "$cookie")
   /usr/bin/python3 bench/mint_tokens.py "$TFAUTH_TEST_URL" "$TFAUTH_TEST_ISSUER" "$NFRESH" "$tokens"
   token=$(head -1 "$tokens")
   tail -n +2 "$tokens" >"$tokens.fresh" # the first token is the cached one
@@ -72,6 +91,9 @@ inner() {
       END { printf "%s %.0f %.0f %d %.0f %.1f\n", rps, p50, p99, bad, active, cpu / 1000 / count }' "$prefix/wrk.out"
   }
   local out=$prefix/results
+  echo "guard.sh: Cookie header of ${#cookie} bytes" >&2
+  local errors=0
+  if [ -z "$CALLGRIND_ONLY" ]; then
   run_wrk "$url/bare/" >/dev/null # warm up
   run_wrk -H "Cookie: $cookie" "$url/app/warm" >/dev/null
   run_wrk -H "Authorization: Bearer $token" "$url/app/warm" >/dev/null
@@ -91,9 +113,9 @@ inner() {
     curl -fs -o /dev/null "$url/bare/"
     SECONDS_EACH=30 run_wrk -s bench/wrk-tokens.lua "$url/app/fresh" | awk '{ $1 = $5; print }' >>"$out.fresh"
   done
-  local errors
   errors=$(curl -fs "$url/metrics" | awk '/^tfauth_gate_requests_total/ && !/outcome="allowed"/ { n += $2 } END { print n + 0 }')
   errors=$((errors + $(cat "$out".* | awk '{ n += $4 } END { print n + 0 }')))
+  fi
   kill "$(cat "$prefix/nginx.pid")"
   while [ -e "$prefix/nginx.pid" ]; do sleep 0.1; done
 
@@ -107,6 +129,7 @@ inner() {
   # a new process: the shared dict's sessions are gone, sign in again
   curl -fs -c "$jar" -d 'user=alice&password=alice-Secret-1' "$url/login" >/dev/null
   cookie=$(awk '$6 == "tfauth_sid" || $6 == "__Host-tfauth" {print $6 "=" $7}' "$jar")
+  cookie=$(with_others "$cookie")
   drive() { # path count [header] [tokens file]
     /usr/bin/python3 - "$port" "$@" <<'PY'
 import http.client, sys
@@ -147,7 +170,7 @@ PY
   kill "$(cat "$prefix/app.pid")"
 
   median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
-  col() { awk -v c="$2" '{print $c}' "$out.$1" | median; }
+  col() { [ -f "$out.$1" ] || return 0; awk -v c="$2" '{print $c}' "$out.$1" | median; }
   ins() { cat "$out.i.$1"; }
   printf '| request (1 worker, 8 connections) | req/s | p50 (µs) | p99 (µs) | guard cost | worker CPU per request | by CPU | instructions per request | by instructions |\n'
   printf '|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
@@ -179,4 +202,4 @@ PY
   echo "- wrk: medians of $ROUNDS alternating rounds, ${SECONDS_EACH} s each; first-seen: $((NFRESH - 65)) distinct tokens per round, the worker reloaded before (empty cache); callgrind: $NCOUNT requests each, one connection"
   rm -rf "$prefix" "$jar" "$tokens" "$tokens.fresh"
 }
-bash spec/support/with-backend.sh bash -c "$(declare -f inner); root=$root ROUNDS=$ROUNDS SECONDS_EACH=$SECONDS_EACH NFRESH=$NFRESH NCOUNT=$NCOUNT inner"
+bash spec/support/with-backend.sh bash -c "$(declare -f inner); root=$root CALLGRIND_ONLY=$CALLGRIND_ONLY HANDOFF=$HANDOFF ROUNDS=$ROUNDS SECONDS_EACH=$SECONDS_EACH NFRESH=$NFRESH NCOUNT=$NCOUNT inner"

@@ -141,11 +141,13 @@ local function paths_requested()
 end
 
 -- Every lua and nginx block of the documentation is run below: a new one
--- must be added here and to a test.
+-- must be added here and to a test. (docs/tokens.md's third lua block, in
+-- "Standard OpenID Providers (RFC 9068)", is run by spec/oidc_spec.lua
+-- against a provider it starts.)
 local RUN = {
   ["README.md"] = { lua = 1, nginx = 1 }, ["docs/client.md"] = { lua = 2 }, ["docs/sessions.md"] = { lua = 1 },
-  ["docs/tokens.md"] = { lua = 2, nginx = 1 }, ["docs/gate.md"] = { nginx = 4 },
-  ["docs/openresty.md"] = { nginx = 1 }, ["docs/redis.md"] = { nginx = 1 },
+  ["docs/tokens.md"] = { lua = 3, nginx = 1 }, ["docs/gate.md"] = { nginx = 4 },
+  ["docs/openresty.md"] = { nginx = 1 }, ["docs/redis.md"] = { nginx = 1, lua = 1 },
 }
 
 describe("the documentation's snippets", function()
@@ -166,6 +168,10 @@ end)
 
 describe("the documentation's Lua snippets", function()
   before_each(h.reset)
+
+  it("docs/redis.md: every store configuration printed passes store.check", function()
+    run_lua(block("docs/redis.md", "## Redis as production runs it", "lua"), "docs/redis.md")
+  end)
 
   it("README.md: logs in, refreshes, logs out and reads a refusal, as printed", function()
     local code = block("README.md", "## The client in short", "lua")
@@ -288,6 +294,17 @@ describe("the documentation's gate snippets #nginx", function()
     assert.equal("alice", got["x-auth-request-user"])
     assert.is_nil(got["x-forwarded-email"])
     assert.is_nil(got["x-forwarded-groups"])
+    -- the gate's cookie never reaches the upstream, through either snippet; the others do, as sent
+    for _, path in ipairs { "/app/x", "/ar/x" } do
+      status, _, body = http(url .. path, { headers = { "Cookie: theme=dark; " .. cookie:sub(9) .. "; lang=en" } })
+      assert.equal(200, status)
+      assert.equal("theme=dark; lang=en", cjson.decode(body).headers.cookie, path)
+      status, _, body = http(url .. path, { headers = { cookie } })
+      assert.equal(200, status)
+      assert.is_nil(cjson.decode(body).headers.cookie, path)
+      -- a name after `,` is another cookie's value, not a session (nginx's $cookie_ would take it)
+      assert.equal(401, (http(url .. path, { headers = { "Cookie: pref=x," .. cookie:sub(9) } })), path)
+    end
     status, headers = http(url .. "/ar/x", { headers = { "Accept: text/html" } })
     assert.equal(302, status)
     assert.equal("/login?rd=%2Far%2Fx", first(headers, "location"))

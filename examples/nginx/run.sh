@@ -5,9 +5,11 @@
 # port, written to PREFIX/port). tfauth's LuaJIT build (make jit) is used.
 # Settings from the environment:
 #   TFAUTH_REDIS=HOST:PORT     sessions on Redis (default: the shared dict)
+#   TFAUTH_STORE='{ ... }'     the whole store table (overrides TFAUTH_REDIS: Sentinel, Cluster, TLS)
 #   TFAUTH_SEAL_KEYS=hex,hex   sealing keys, newest first
 #   TFAUTH_ISSUER=URL          accept Authorization: Bearer tokens of this realm
 #   TFAUTH_AUDIENCE=aud        their audience (default fndtn-api)
+#   TFAUTH_BEARER='{ ... }'    the whole bearer table, any number of lines (overrides the two above)
 #   TFAUTH_SECURE=true|false   the cookie's Secure flag (default false: plain http on loopback)
 #   TFAUTH_COOKIE='{ ... }'     the whole cookie table (overrides TFAUTH_SECURE)
 #   TFAUTH_PUBLIC_ORIGIN=URL   the origin cross-site checks compare with
@@ -15,6 +17,7 @@
 #   TFAUTH_RESOLVER=ADDR[:PORT] nginx's resolver, for a server_url that names a host
 #   TFAUTH_LOGIN_RATE=5r/s TFAUTH_LOGIN_BURST=10   limit_req on POST /login
 #   TFAUTH_HANDOFF=headers     the guard's hand-off by ngx.req.set_header (default: the variables)
+#   TFAUTH_LOG_LEVEL=warn      the error log's level (info: refused bearer tokens, duplicate cookies)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -29,11 +32,16 @@ store='{ kind = "shared_dict", name = "tfauth_sessions" }'
 if [ -n "${TFAUTH_REDIS:-}" ]; then
   store="{ kind = \"redis\", host = \"${TFAUTH_REDIS%:*}\", port = ${TFAUTH_REDIS##*:} }"
 fi
+[ -n "${TFAUTH_STORE:-}" ] && store="$TFAUTH_STORE"
 keys=""
 for k in $(echo "${TFAUTH_SEAL_KEYS:-}" | tr ',' ' '); do keys="$keys\"$k\", "; done
 bearer=""
 if [ -n "${TFAUTH_ISSUER:-}" ]; then
   bearer="bearer = { issuer = \"$TFAUTH_ISSUER\", audience = \"${TFAUTH_AUDIENCE:-fndtn-api}\", leeway = 30 },"
+fi
+if [ -n "${TFAUTH_BEARER:-}" ]; then
+  # escaped for sed's replacement: \ | & as themselves, each newline as \n
+  bearer=$(printf 'bearer = %s,' "$TFAUTH_BEARER" | sed -e 's/[\\|&]/\\&/g' -e 's/$/\\n/' | tr -d '\n')
 fi
 origin=""; [ -n "${TFAUTH_PUBLIC_ORIGIN:-}" ] && origin="public_origin = \"$TFAUTH_PUBLIC_ORIGIN\","
 handoff="variables"; [ -n "${TFAUTH_HANDOFF:-}" ] && handoff=$TFAUTH_HANDOFF
@@ -47,6 +55,7 @@ sed -e "$cookie" \
     -e "s|@SECURE@|${TFAUTH_SECURE:-false}|; s|@PUBLIC_ORIGIN@|$origin|; s|@RESOLVER@|$resolver|; s|@HANDOFF@|$handoff|" \
     -e "s|@CA_FILE@|${TFAUTH_CA_FILE:-/etc/ssl/certs/ca-certificates.crt}|" \
     -e "s|@LOGIN_RATE@|${TFAUTH_LOGIN_RATE:-5r/s}|; s|@LOGIN_BURST@|${TFAUTH_LOGIN_BURST:-10}|" \
+    -e "s|^\(error_log .*\) warn;\$|\1 ${TFAUTH_LOG_LEVEL:-warn};|" \
     "$here/nginx.conf" >"$prefix/conf/nginx.conf"
 echo "$port" >"$prefix/port"
 exec nginx -p "$prefix" -c conf/nginx.conf

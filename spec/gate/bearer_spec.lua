@@ -4,7 +4,7 @@ local h = require "spec.helper"
 local support = require "spec.gate.support"
 
 local sh, http, count, metrics = h.sh, h.http, h.count, h.metrics
-local first = support.first
+local first, log_of = support.first, support.log_of
 local has_jwks = support.has_jwks
 local bearer_it = support.issuer and it or pending
 
@@ -70,6 +70,40 @@ support.suite("tfauth.gate #nginx", function(t)
       end
     end)
 
+    -- the claims of a token (decoded by python, which the suite has)
+    local function claims_of(token)
+      return cjson.decode(sh("/usr/bin/python3 -c 'import sys, base64, json; p = sys.argv[1].split(\".\")[1]; "
+        .. "print(base64.urlsafe_b64decode(p + \"=\" * (-len(p) % 4)).decode())' " .. token))
+    end
+    local function with(claims, changes)
+      local c = {}
+      for k, v in pairs(claims) do c[k] = v end
+      for k, v in pairs(changes) do c[k] = v end
+      return c
+    end
+
+    bearer_it("takes RFC 9068 access tokens (header typ at+jwt) and Keycloak's; refuses ID and refresh tokens", function()
+      local claims = claims_of(tokens.alice.access_token)
+      local plain = with(claims, {})
+      plain.typ = nil
+      for _, typ in ipairs { "at+jwt", "AT+JWT", "application/at+jwt" } do
+        assert.equal(200, (bearer("/app/x", h.sign { claims = plain, header = { typ = typ } })), typ)
+      end
+      assert.equal(200, (bearer("/app/x", tokens.alice.access_token))) -- header JWT, claim Bearer
+      local before = metrics(t.url)
+      local id_like = with(claims_of(tokens.alice.id_token), { aud = "fndtn-api" }) -- even for this audience
+      for name, token in pairs {
+        id = h.sign { claims = id_like }, refresh = h.sign { claims = with(claims, { typ = "Refresh" }) },
+        standard_id = h.sign { claims = plain }, -- header JWT, no typ claim
+        no_header_typ = h.sign { claims = plain, header = { typ = h.null or cjson.null } },
+        text = h.sign { claims = plain, header = { typ = "text/at+jwt" } },
+      } do
+        assert.equal(401, (bearer("/app/x", token)), name)
+      end
+      assert.equal(5, metrics(t.url)["tfauth_gate_bearer_refused_total{reason=type}"]
+        - before["tfauth_gate_bearer_refused_total{reason=type}"])
+    end)
+
     bearer_it("judges a request carrying both by its bearer", function()
       t.login("admin")
       local status, _, body = bearer("/app/x", tokens.alice.access_token, { jar = t.jar })
@@ -126,8 +160,68 @@ support.suite("tfauth.gate #nginx", function(t)
       assert.equal(401, status)
       assert.equal('Bearer realm="tfauth", error="invalid_token"', headers["www-authenticate"][1])
     end)
+
+    -- These two refuse tokens of an unknown kid, and so fetch the key set:
+    -- after the rotation spec, whose one refetch must not be rate-limited.
+    bearer_it("logs every refused token at info (reason, kid, alg, iss) and counts it by reason", function()
+      local claims = claims_of(tokens.alice.access_token)
+      local head, sig = tokens.alice.access_token:match("^(.+%.)([^.]+)$")
+      local cases = {
+        { "malformed", "not-a-token" },
+        { "algorithm", h.sign { claims = claims, alg = "ES256" } },
+        { "key", h.sign { claims = claims, header = { kid = "no-such-key" } } },
+        { "signature", head .. (sig:sub(1, 1) == "A" and "B" or "A") .. sig:sub(2) },
+        { "expired", h.sign { claims = with(claims, { exp = os.time() - 120, iat = os.time() - 400 }) } },
+        { "not_yet_valid", h.sign { claims = with(claims, { nbf = os.time() + 600 }) } },
+        { "issuer", h.sign { claims = with(claims, { iss = "http://evil.example/realms/fndtn" }) } },
+        { "type", h.sign { claims = with(claims, { typ = "ID" }) } },
+        { "audience", h.sign { claims = with(claims, { aud = "someone-else" }) } },
+      }
+      local before, mark = metrics(t.url), #log_of(t.prefix)
+      for _, case in ipairs(cases) do assert.equal(401, (bearer("/app/x", case[2])), case[1]) end
+      local now = metrics(t.url)
+      local log = log_of(t.prefix):sub(mark + 1)
+      local claims_read = { expired = true, not_yet_valid = true, issuer = true, type = true, audience = true }
+      for _, case in ipairs(cases) do
+        local reason = case[1]
+        local series = "tfauth_gate_bearer_refused_total{reason=" .. reason .. "}"
+        assert.equal(1, now[series] - before[series], reason)
+        local lines = support.lines_with(log, "tfauth: bearer token refused: reason=" .. reason .. " ")
+        assert.equal(1, #lines, reason)
+        assert.matches("[info]", lines[1], 1, true)
+        if reason ~= "malformed" then
+          assert.matches('alg="' .. (reason == "algorithm" and "ES256" or "RS256") .. '"', lines[1], 1, true)
+          assert.matches(' kid="[^"]+"', lines[1])
+        end
+        local iss = claims_read[reason] and (reason == "issuer" and "http://evil.example/realms/fndtn" or claims.iss)
+        if iss then
+          assert.matches(' iss="' .. iss .. '"', lines[1], 1, true)
+        else
+          assert.matches(" iss=-", lines[1], 1, true)
+        end
+      end
+      for _, case in ipairs(cases) do
+        local signature = case[2]:match("([^.]+)$")
+        assert.is_nil(log:find(signature, 1, true), "a token's signature in the log: " .. case[1])
+      end
+      assert.is_nil(log:find(claims.sub, 1, true), "another claim in the log")
+      for name in pairs(claims_read) do assert.is_number(now["tfauth_gate_bearer_refused_total{reason=" .. name .. "}"]) end
+      assert.is_number(now["tfauth_gate_bearer_refused_total{reason=error}"])
+    end)
+
+    bearer_it("logs a hostile kid escaped and cut to 64 characters", function()
+      local claims = claims_of(tokens.alice.access_token)
+      local kid = 'evil"\n' .. "\r\n2026/01/01 [emerg] forged " .. ("k"):rep(100)
+      assert.equal(401, (bearer("/app/x", h.sign { claims = claims, header = { kid = kid } })))
+      local lines = support.lines_with(log_of(t.prefix), "tfauth: bearer token refused: reason=key ")
+      local logged = lines[#lines]:match(' kid="(.-)" alg=')
+      assert.equal(64, #logged)
+      assert.equal('evil\\x22\\x0a\\x0d\\x0a2026/01/01 [emerg] forged ' .. ("k"):rep(18), logged)
+      assert.is_nil(logged:find("[%z\1-\31\127]"))
+      assert.is_nil(log_of(t.prefix):find("k" .. ("k"):rep(64), 1, true))
+    end)
   end)
-end)
+end, { TFAUTH_LOG_LEVEL = "info" })
 
 describe("tfauth.gate without the key set #nginx", function()
   local url, stop

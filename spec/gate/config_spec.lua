@@ -25,6 +25,8 @@ support.suite("tfauth.gate #nginx", function(t)
       { "a server_url that is not http(s)", 'server_url = "http', 'server_url = "ftp', "'server_url'" },
       { "a bad jwks_url", 'shared_dict = "tfauth_gate",', 'shared_dict = "tfauth_gate", bearer = { '
         .. 'issuer = "http://127.0.0.1:1/realms/x", audience = false, jwks_url = "nope" },', "'bearer.jwks_url': must be" },
+      { "bearer types of a wrong type", 'shared_dict = "tfauth_gate",', 'shared_dict = "tfauth_gate", bearer = { '
+        .. 'issuer = "http://127.0.0.1:1/realms/x", audience = false, types = "Bearer" },', "'bearer.types': expected a list" },
       { "a missing shared dict", 'shared_dict = "tfauth_gate",', 'shared_dict = "nope",', "'shared_dict'" },
       { "a shared dict too small for the metrics", "lua_shared_dict tfauth_gate 1m;",
         "lua_shared_dict tfauth_gate 12k;", "'shared_dict': lua_shared_dict too small for the metrics" },
@@ -43,7 +45,7 @@ support.suite("tfauth.gate #nginx", function(t)
       end)
     end
 
-    for _, audience in ipairs { '{ "fndtn-api", "account" }', "false" } do
+    for _, audience in ipairs { '{ "fndtn-api", "account" }', "false", '"fndtn-api", types = false' } do
       it("starts with bearer.audience = " .. audience .. " (a list, or explicitly unchecked)", function()
         local out = start_with(t.prefix, function(conf)
           conf = conf:gsub("bearer = {.-},\n", "\n")

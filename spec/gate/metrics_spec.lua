@@ -31,10 +31,18 @@ support.suite("tfauth.gate #nginx", function(t)
       assert.equal(2, delta(now, 'tfauth_api_request_duration_seconds_bucket{le=+Inf,operation=login}'))
       assert.equal(refreshes, delta(now, 'tfauth_api_request_duration_seconds_count{operation=refresh}'))
       assert.is_true(delta(now, 'tfauth_api_request_duration_seconds_sum{operation=login}') > 0)
-      for _, key in ipairs { "tfauth_jwks_fetches_total{result=ok}", "tfauth_jwks_fetches_total{result=failed}",
-        "tfauth_gate_requests_total{outcome=unavailable,via=bearer}" } do
-        assert.is_number(now[key], key)
+      local created = { "tfauth_jwks_fetches_total{result=ok}", "tfauth_jwks_fetches_total{result=failed}",
+        "tfauth_gate_requests_total{outcome=unavailable,via=bearer}" }
+      for _, reason in ipairs { "malformed", "algorithm", "key", "signature", "expired", "not_yet_valid", "issuer",
+        "type", "audience", "error" } do
+        created[#created + 1] = "tfauth_gate_bearer_refused_total{reason=" .. reason .. "}" -- at init, 0 until one
       end
+      for _, key in ipairs(created) do assert.is_number(now[key], key) end
+      local refused = 0
+      for key, value in pairs(now) do
+        if key:find("^tfauth_gate_bearer_refused_total{") then refused = refused + 1 assert.equal(0, value, key) end
+      end
+      assert.equal(10, refused) -- the fixed set only
     end)
 
     bearer_it("counts bearer outcomes and key-set fetches", function()

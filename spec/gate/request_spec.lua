@@ -48,6 +48,23 @@ support.suite("tfauth.gate #nginx", function(t)
     end)
   end)
 
+  describe("a failed login", function()
+    it("logs the status and the error kind, never the auth API's text", function()
+      local mark = #log_of(t.prefix)
+      local echoed = "the password p&lt;w&gt; you sent was wrong: detail-text-XYZ"
+      h.script { path = "/api/iam/login", status = 401, body = cjson.encode { detail = echoed } }
+      assert.equal(401, (http(t.url .. "/login", { form = { user = "alice", password = "p<w>" } })))
+      h.script { path = "/api/iam/login", status = 500, body = "<html>upstream p%3Cw%3E detail-text-XYZ</html>",
+        content_type = "text/html" }
+      assert.equal(503, (http(t.url .. "/login", { form = { user = "alice", password = "p<w>" } })))
+      local log = log_of(t.prefix):sub(mark + 1)
+      assert.equal(1, #support.lines_with(log, "tfauth: login failed: status 401, kind http"))
+      assert.equal(2, #support.lines_with(log, "tfauth: login failed: status ")) -- the 500: as the transport saw it
+      assert.is_nil(log:find("detail-text-XYZ", 1, true))
+      assert.is_nil(log:find("p<w>", 1, true))
+    end)
+  end)
+
   describe("hostile input", function()
     it("answers 4xx, never 5xx, and writes no password or token to the error log", function()
       t.login("alice")

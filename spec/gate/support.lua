@@ -12,6 +12,15 @@ support.issuer = support.has_jwks and os.getenv("TFAUTH_TEST_ISSUER") or nil
 
 function support.first(headers, name) return headers[name] and headers[name][1] end
 
+-- The lines of log that hold text (plain).
+function support.lines_with(log, text)
+  local out = {}
+  for line in log:gmatch("[^\n]+") do
+    if line:find(text, 1, true) then out[#out + 1] = line end
+  end
+  return out
+end
+
 function support.log_of(prefix) return sh("cat " .. prefix .. "/logs/error.log") end
 
 -- The run.sh'd nginx.conf of a running prefix, with `edit` applied, started
@@ -43,7 +52,9 @@ end
 -- file: t.url, t.prefix, t.jar (a fresh cookie jar per test), t.login(user,
 -- extra), t.get(path, opts), t.upstream(body) (the headers the upstream
 -- saw), t.sid() (the tfauth_sid cookie in the jar). more_env: run.sh's
--- TFAUTH_* settings beside the suite's own.
+-- TFAUTH_* settings beside the suite's own (TFAUTH_LOG_LEVEL = "info" shows
+-- refused bearer tokens and duplicate cookies, and nginx's own info lines,
+-- which quote a header sent twice whole: not for specs that grep for tokens).
 -- busted's describe, setup, ... live in the spec file's environment, not in
 -- this module's: body's own.
 local function env_of(f)

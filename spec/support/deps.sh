@@ -17,15 +17,21 @@ group[demo]="python3-fastapi python3-uvicorn python3-jwt python3-cryptography cu
 group[test]="lua-busted lua-resty-lrucache
   lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev luajit2 libluajit2-5.1-dev
   luarocks zip unzip git
-  nginx libnginx-mod-http-lua lua-nginx-redis redis-server
+  nginx libnginx-mod-http-lua lua-nginx-redis redis-server redis-sentinel redis-tools
   python3-jwcrypto python3-prometheus-client
-  chromium chromium-driver python3-selenium
+  chromium chromium-driver python3-selenium libnss3-tools
   valgrind clang libclang-rt-14-dev
   lua-check lua-ldoc lua-markdown"
 # (test, line by line: specs; every Lua; the install check and make dist; the
-#  OpenResty path and its Redis store; the backend's JWKS and the gate's
-#  metrics; the browser journey; memory checks and libFuzzer; lint and docs,
-#  LDoc under Lua 5.1 with lua-markdown.)
+#  OpenResty path and its Redis stores (one server, TLS, Sentinel,
+#  Cluster); the backend's JWKS and the gate's metrics; the browser journey;
+#  memory checks and libFuzzer; lint and docs, LDoc under Lua 5.1 with
+#  lua-markdown.)
+# spec/oidc_spec.lua's OpenID Provider (oidc-provider from npm, spec/support/oidc.sh):
+# Debian's nodejs and npm, each only when absent: a node from elsewhere
+# (NodeSource's, which brings its own npm) conflicts with Debian's npm.
+command -v node >/dev/null || group[test]+=" nodejs"
+command -v npm >/dev/null || group[test]+=" npm"
 # `make demo-gate`: nginx with the lua module, and the LuaJIT build it loads.
 group[gate]="luajit2 libluajit2-5.1-dev nginx libnginx-mod-http-lua lua-resty-lrucache"
 group[bench]="wrk python3-requests"

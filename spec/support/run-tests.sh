@@ -39,10 +39,13 @@ busted_under() { # LUA CPATH-DIR [wrapper...]: the busted suite, against its own
   # The nginx specs drive nginx (which loads the LuaJIT build) from outside:
   # once, from the Lua 5.4 suite, is enough. Specs tagged `once` (slow ones
   # that test no Lua-specific path) also run there only, and under ASan and
-  # valgrind; every other spec runs under every Lua.
+  # valgrind; every other spec runs under every Lua. Specs tagged `live`
+  # (against a server of another project, started for them: oidc_spec's
+  # OpenID Provider) run in the Lua 5.4 suite only: that server starts once
+  # per make test.
   if [ "$dir" = build/5.4 ] && [ $# -eq 0 ]; then tags=""
-  elif [ "$dir" = build/5.4 ] || [ "$dir" = build/asan ]; then tags="--exclude-tags=nginx"
-  else tags="--exclude-tags=nginx,once"; fi
+  elif [ "$dir" = build/5.4 ] || [ "$dir" = build/asan ]; then tags="--exclude-tags=nginx,live"
+  else tags="--exclude-tags=nginx,once,live"; fi
   env LUA_CPATH="$root/$dir/?.so;;" TFAUTH_TEST_LUA="$lua" \
     bash spec/support/with-backend.sh "$@" "$lua" /usr/bin/busted -o TAP $tags spec
 }
@@ -56,9 +59,10 @@ run() {
     luarocks) suite luarocks bash spec/support/rock-check.sh ;;
     examples) suite examples env LUA_CPATH="$root/build/5.4/?.so;;" \
                 bash spec/support/with-backend.sh bash spec/support/examples.sh lua5.4 ;;
-    # The real-browser journey (headless Chromium) against `make demo-gate`.
+    # The real-browser journeys (headless Chromium): against `make demo-gate`,
+    # and a planted cookie against the gate behind HTTPS (spec/browser/run.sh).
     browser) suite browser make -s --no-print-directory demo-gate \
-               DEMO_CMD="/usr/bin/python3 spec/browser/journey.py" ;;
+               DEMO_CMD="bash spec/browser/run.sh" ;;
     # Leaks are valgrind's to find (zero definite leaks, below): LeakSanitizer's
     # tracer itself crashes now and then under ptrace-restricted sandboxes.
     asan) suite asan busted_under lua5.4 build/asan \

@@ -1,7 +1,6 @@
 --- The account's own locations: sign in and sign out.
 -- @module tfauth.gate.account
 local tfauth = require "tfauth"
-local ids = require "tfauth.ids"
 local request = require "tfauth.gate.request"
 local answers = require "tfauth.gate.answers"
 local pages = require "tfauth.gate.pages"
@@ -38,21 +37,27 @@ local LOGIN_MEANING = { [401] = "invalid", [403] = "invalid", [400] = "disabled"
 -- points at the gate's configuration is logged with method and URL (no
 -- query): `POST https://api.example/api/iam/login answered 404: check server_url`.
 function account.login_failure(state, err)
-  if not tfauth.is_error(err) or not err.status then
-    ngx.log(ngx.ERR, "tfauth: login failed: ", tostring(err))
+  -- The status and the kind only: the auth API's text (its detail, a body
+  -- that may echo the password in some encoding) never reaches the log.
+  local is_error = tfauth.is_error(err)
+  local status = is_error and tonumber(err.status) or nil
+  local line = "tfauth: login failed: status " .. (status or "-") .. ", kind " .. (is_error and err.kind or "error")
+  if not status then
+    ngx.log(ngx.ERR, line)
     return "unavailable"
   end
-  local meaning = LOGIN_MEANING[err.status]
+  local meaning = LOGIN_MEANING[status]
   if meaning == "too_many" then
+    ngx.log(ngx.WARN, line)
     local wait = tonumber(type(err.headers) == "table" and err.headers["retry-after"] or nil)
     return meaning, math.max(1, math.floor(wait or TOO_MANY_WAIT))
   end
   if meaning then
-    ngx.log(ngx.WARN, "tfauth: login failed: ", tostring(err)) -- tfauth errors never hold the password
+    ngx.log(ngx.WARN, line)
     return meaning
   end
-  if err.status >= 500 then
-    ngx.log(ngx.ERR, "tfauth: login failed: ", tostring(err))
+  if status >= 500 then
+    ngx.log(ngx.ERR, line)
   else
     local url = (err.url or state.server_url .. "/api/iam/login"):gsub("[?#].*", "")
     ngx.log(ngx.ERR, "tfauth: ", err.method or "POST", " ", url, " answered ", err.status, ": check server_url")
@@ -61,14 +66,12 @@ function account.login_failure(state, err)
 end
 
 -- A new session for the signed-in tokens s; ends the request's earlier one
--- (a new id every login: a planted or earlier session is ended).
+-- (a new id every login: a planted or earlier session is ended). The id,
+-- or nil, err.
 local function start_session(state, s)
   local old = request.session_id(state)
-  if old then sessions.finish(state, old, (sessions.get(state, old))) end
-  local sid = ids.random_hex(24)
-  local saved, err = sessions.save(state, sid, s:export())
-  if not saved then return nil, err end
-  return sid
+  if old then sessions.finish(state, old) end
+  return sessions.start(state, s:export(), s:claims())
 end
 
 --- A POST to the login location: sign in at the auth API, start a session.
@@ -94,7 +97,7 @@ function account.login_post(state)
   end
   local sid, err = start_session(state, s)
   if not sid then
-    ngx.log(ngx.ERR, "tfauth: session store unavailable: ", tostring(err))
+    if err ~= "full" then ngx.log(ngx.ERR, "tfauth: session store unavailable: ", tostring(err)) end -- full: logged
     return failed("unavailable", user)
   end
   metrics.result(state, "tfauth_logins_total", "ok")
@@ -112,12 +115,11 @@ function account.logout_post(state)
   local args, from_form = request.posted()
   local rd = request.rd_of(args or {})
   local sid = request.session_id(state)
-  local entry, err
+  local entry
   if sid then
-    entry, err = sessions.get(state, sid)
-    if err then return answers.unavailable("session store", err) end
-    local _, delete_err = sessions.finish(state, sid, entry)
-    if delete_err then return answers.unavailable("session store", delete_err) end
+    local err
+    entry, err = sessions.finish(state, sid)
+    if entry == nil then return answers.unavailable("session store", err) end
   end
   account.expire_cookie(state)
   if rd then
@@ -127,7 +129,7 @@ function account.logout_post(state)
     answers.no_store()
     return ngx.redirect(request.local_path(rd), 303)
   end
-  return answers.reply(200, { logged_out = entry ~= nil })
+  return answers.reply(200, { logged_out = entry and true or false })
 end
 
 --- A GET of the logout location: a browser gets the confirmation page

@@ -57,10 +57,16 @@ function answers.www_authenticate(error_code)
   ngx.header["WWW-Authenticate"] = value
 end
 
---- 302 to the sign-in page, carrying where the browser was going.
-function answers.to_signin(state)
+--- What the sign-in URL carries when the request had the gate's cookie
+-- twice: the page then tells the user to clear this site's cookies.
+answers.DUPLICATE_FLAG = "cookies=duplicate"
+
+--- 302 to the sign-in page, carrying where the browser was going (and
+-- the duplicate-cookie flag when detail is "duplicate_cookie").
+function answers.to_signin(state, detail)
   no_store()
-  return ngx.redirect(state.login_url .. state.login_sep .. "rd=" .. ngx.escape_uri(ngx.var.request_uri), 302)
+  local flag = detail == "duplicate_cookie" and "&" .. answers.DUPLICATE_FLAG or ""
+  return ngx.redirect(state.login_url .. state.login_sep .. "rd=" .. ngx.escape_uri(ngx.var.request_uri) .. flag, 302)
 end
 
 --- The answer to a request the gate did not let through: result
@@ -77,7 +83,8 @@ function answers.refusal(state, result, detail, why, for_auth_request)
     end
     return answers.forbidden(state, detail, why)
   end
-  if not for_auth_request and request.from_browser() then return answers.to_signin(state) end
+  if not for_auth_request and request.from_browser() then return answers.to_signin(state, detail) end
+  if detail == "duplicate_cookie" then detail = nil end -- not an RFC 6750 error code
   answers.www_authenticate(detail)
   return reply(401, { error = detail or "unauthenticated" })
 end

@@ -44,13 +44,13 @@ local string_list = config.string_list
 
 local TOP = { server_url = "string", store = "table", keys = "table", skew = "number", cookie = "table",
   bearer = "table", login_url = "string", shared_dict = "string", public_origin = "string",
-  nginx_location = "string", pass_access_token = "boolean", handoff = "string" }
+  nginx_location = "string", pass_access_token = "boolean", handoff = "string", session = "table" }
 config.TOP = TOP -- tfauth.gate.options adds its own keys
 
 local COOKIE = { secure = "boolean", same_site = "string", path = "string", domain = "string", name = "string" }
 local BEARER = { issuer = "string", audience = true, algorithms = "table", leeway = "number", jwks_url = "string",
   ttl = "number", min_refresh_interval = "number", tls = "table", timeout_ms = "number",
-  connect_timeout_ms = "number" }
+  connect_timeout_ms = "number", types = true }
 local SAME_SITE = { strict = "Strict", lax = "Lax" }
 
 --- Refuses a key of t that spec does not name, or a value of the wrong type
@@ -125,6 +125,25 @@ local function check_audience(audience)
   return audience
 end
 
+-- bearer.types: which kinds of token are access tokens (issue 15.1).
+-- RFC 9068's header `typ` "at+jwt" and Keycloak's `typ` claim "Bearer" by
+-- default; `false` turns the check off (then the realm's ID and refresh
+-- tokens pass too, when their audience does).
+local DEFAULT_TYPES = { "at+jwt", "Bearer" }
+
+local function check_types(types)
+  if types == nil then return DEFAULT_TYPES end
+  if types == false then return nil end
+  if types == true or type(types) ~= "table" then
+    refuse("bearer.types", "expected a list of token types, or false (unchecked)")
+  end
+  local list = string_list("bearer.types", types)
+  for i, name in ipairs(list) do
+    if name == "" or has_control(name) then refuse("bearer.types", ("item %d: expected a token type"):format(i)) end
+  end
+  return list
+end
+
 --- The bearer section: { jwks = tfauth.jwks's config, verify = its verify options }.
 function config.check_bearer(bearer)
   check_section("bearer.", bearer, BEARER)
@@ -140,26 +159,22 @@ function config.check_bearer(bearer)
     jwks = { issuer = bearer.issuer, url = bearer.jwks_url, ttl = bearer.ttl,
       min_refresh_interval = bearer.min_refresh_interval, tls = bearer.tls, timeout_ms = bearer.timeout_ms,
       connect_timeout_ms = bearer.connect_timeout_ms },
-    verify = { audience = audience, algorithms = bearer.algorithms or { "RS256" }, types = { "Bearer" },
+    verify = { audience = audience, algorithms = bearer.algorithms or { "RS256" }, types = check_types(bearer.types),
       leeway = bearer.leeway or 0 },
   }
 end
 
-local STORE = { kind = "string", name = "string", host = "string", port = "number", password = "string",
-  prefix = "string", timeout_ms = "number", pool_size = "number", keepalive_ms = "number" }
-
---- The session store, made from its section (default: the shared dict `tfauth_sessions`).
-function config.check_store(store)
+--- The session store, checked (every key, nested lists included) and made
+-- (default: the shared dict `tfauth_sessions`); observer: the metrics'
+-- `on_error(kind)` and `on_duration(operation, seconds)`.
+function config.check_store(store, observer)
   store = store or { kind = "shared_dict", name = "tfauth_sessions" }
-  check_section("store.", store, STORE)
-  if store.kind ~= "shared_dict" and store.kind ~= "redis" then
-    refuse("store.kind", 'expected "shared_dict" or "redis"')
+  local ok, err = pcall(stores.check, store, "gate.init", "store")
+  if not ok then
+    if tfauth.is_error(err) then refuse(err.field, err.problem or err.message) end
+    error(err, 0)
   end
-  if store.kind == "shared_dict" and not ngx.shared[store.name or ""] then
-    refuse("store.name", "no lua_shared_dict named " .. tostring(store.name) .. " (declare it: lua_shared_dict "
-      .. tostring(store.name or "tfauth_sessions") .. " 10m;)")
-  end
-  return stores.new(store)
+  return stores.new(store, observer)
 end
 
 --- The sealing keys: the configured ones (64 hex digits each, newest first),
@@ -197,6 +212,23 @@ function config.check_public_origin(public_origin)
     refuse("public_origin", "expected scheme://host[:port], without a path")
   end
   return origin
+end
+
+local SESSION = { max_per_user = "number", idle_timeout = "number", max_lifetime = "number" }
+
+--- The session section: { max_per_user, idle_timeout, max_lifetime }, defaults filled in.
+function config.check_session(session, defaults)
+  session = session or {}
+  check_section("session.", session, SESSION)
+  local out = {}
+  for key, default in pairs(defaults) do
+    local value = session[key]
+    if value ~= nil and (value < 1 or value ~= math.floor(value)) then
+      refuse("session." .. key, "expected a whole number >= 1")
+    end
+    out[key] = value or default
+  end
+  return out
 end
 
 --- handoff: "headers" (the default) or "variables".

@@ -3,6 +3,7 @@
 -- their `exp`.
 -- @module tfauth.gate.identity
 local tfauth = require "tfauth"
+local metrics = require "tfauth.gate.metrics"
 
 local identity = {}
 
@@ -106,6 +107,36 @@ function identity.cached(state, authorization)
   state.tokens:delete(authorization)
 end
 
+-- What a refusal may quote of a token (its header's kid and alg, the iss
+-- claim): every byte outside printable ASCII, `"` and `\` as \xHH, at most
+-- 64 characters, so that a hostile token can neither forge log lines nor
+-- fill the log.
+local LOGGED_MAX = 64
+local function loggable(value)
+  if type(value) ~= "string" then return "-" end
+  local out, length = {}, 0
+  for i = 1, #value do
+    local byte = value:byte(i)
+    local piece = (byte < 32 or byte > 126 or byte == 34 or byte == 92) and ("\\x%02x"):format(byte)
+      or string.char(byte)
+    if length + #piece > LOGGED_MAX then break end
+    out[#out + 1], length = piece, length + #piece
+  end
+  return '"' .. table.concat(out) .. '"'
+end
+
+-- One info line and one count per refused token: the reason (the C core's
+-- fixed set, else "error"), and what the token claimed to be, never the
+-- token, its signature or its other claims.
+local function refused(state, err)
+  local is_token = tfauth.is_error(err) and err.kind == "token"
+  local reason = is_token and err.reason or "error"
+  metrics.bearer_refused(state, reason)
+  ngx.log(ngx.INFO, "tfauth: bearer token refused: reason=", reason, " kid=", loggable(is_token and err.kid),
+    " alg=", loggable(is_token and err.alg), " iss=", loggable(is_token and err.iss))
+  return reason
+end
+
 --- The identity of a bearer token (verified, then cached under its
 -- Authorization header until its exp), or nil, "refused" | "unavailable", why.
 function identity.of_bearer(state, token, authorization)
@@ -118,7 +149,7 @@ function identity.of_bearer(state, token, authorization)
     if not (tfauth.is_error(err) and err.kind == "token") then
       ngx.log(ngx.ERR, "tfauth: bearer verification failed: ", tostring(err))
     end
-    return nil, "refused", tfauth.is_error(err) and (err.reason or err.kind) or "error"
+    return nil, "refused", refused(state, err)
   end
   local who = identity.of(claims, authorization)
   local ttl = (who.exp or 0) - ngx.now()

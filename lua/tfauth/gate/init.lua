@@ -49,6 +49,7 @@ local account = require "tfauth.gate.account"
 local gate_options = require "tfauth.gate.options"
 local password = require "tfauth.gate.password"
 local handoff = require "tfauth.gate.handoff"
+local sessions = require "tfauth.gate.sessions"
 
 local gate = {}
 
@@ -97,7 +98,9 @@ local function build(cfg)
   built.login_url, built.login_sep = config.check_login_url(cfg.login_url)
   built.public_origin = config.check_public_origin(cfg.public_origin)
   built.keys = config.check_keys(cfg)
-  built.store = config.check_store(cfg.store)
+  built.session = config.check_session(cfg.session, sessions.DEFAULTS)
+  built.store = config.check_store(cfg.store, metrics.store_observer(built))
+  built.store_name = cfg.store and cfg.store.name or "tfauth_sessions"
   built.client = client_of(cfg)
   built.server_url = cfg.server_url:gsub("/+$", "")
   gate_options.build(built, cfg)
@@ -125,10 +128,14 @@ end
 -- `keys` (sealing keys, 64 hex digits each, newest first; required for Redis, where every node shares them;
 -- one node may leave them out: a key is made at start),
 -- `skew` (seconds before expiry at which a session refreshes; 30),
+-- `session = { max_per_user = 10, idle_timeout = 28800, max_lifetime = 604800 }` (sessions per user:
+-- a new sign-in ends the oldest beyond it; seconds unused after which a session ends; seconds after
+-- sign-in after which it ends, refreshes or not),
 -- `cookie = { secure = true, same_site = "Lax" (or "Strict"; "None" is refused), path = "/", domain = nil,
 -- name = nil }` (the name is `__Host-tfauth` when secure, on `/` and without a domain, else `tfauth_sid`),
 -- `bearer = { issuer =, audience = (required: a string, a list, or false), algorithms = { "RS256" },
--- leeway = 0, jwks_url =, ttl =, min_refresh_interval =, tls =, timeout_ms =, connect_timeout_ms = }`
+-- leeway = 0, jwks_url =, ttl =, min_refresh_interval =, tls =, timeout_ms =, connect_timeout_ms =,
+-- types = { "at+jwt", "Bearer" } (RFC 9068's header typ, Keycloak's typ claim; false: unchecked) }`
 -- (absent: `Authorization: Bearer` is not accepted),
 -- `login_url` (where browsers without a session go; `/login`, the built-in page),
 -- `public_origin` (`https://app.example.com` behind a TLS-terminating proxy: the origin cross-site
@@ -151,6 +158,11 @@ local function configured()
   if not state then error("tfauth.gate: call require('tfauth.gate').init{...} in init_by_lua first", 3) end
   return state
 end
+
+-- auth_request's answer carries the Cookie header without the gate's cookie
+-- (issue 15.6): `auth_request_set $tfauth_cookie $sent_http_x_tfauth_cookie;`
+-- and `proxy_set_header Cookie $tfauth_cookie;` pass it on instead.
+local CLEANED_COOKIE = "X-Tfauth-Cookie"
 
 local IDENTITY_HEADERS = { { "X-Auth-Request-User", "user" }, { "X-Auth-Request-Email", "email" },
   { "X-Auth-Request-Roles", "roles" }, { "X-Auth-Request-Subject", "sub" }, { "Authorization", "authorization" } }
@@ -181,10 +193,12 @@ function gate.guard(rules)
   local checked, problem = gate_options.rules_of(s, rules)
   if problem then return answers.misconfigured(s) end
   rules = checked
-  local result, via, who, why, cookie_from, cookie_to = judge.request(s, rules)
+  local result, via, who, why, cookies, at, stop = judge.request(s, rules)
   metrics.outcome(s, result, via)
   if result ~= "allowed" then return answers.refusal(s, result, who, why) end
-  if cookie_from then handoff.set(s, "Cookie", request.cookie_without(cookie_from, cookie_to)) end
+  -- whatever the credential: the session cookie outlives the access token it stands for
+  local cookie = request.cookie_for_guard(s, cookies, at, stop)
+  if cookie then handoff.set(s, "Cookie", cookie) end
   for i = 1, #IDENTITY_HEADERS - 1 do
     local h = IDENTITY_HEADERS[i]
     local value = who[h[2]]
@@ -201,11 +215,12 @@ end
 
 --- For nginx's `auth_request`, in the `content_by_lua` of the internal
 -- location it names: 204 with the identity headers (`X-Auth-Request-User`,
--- `-Email`, `-Roles`, `-Subject`, `Authorization`) for `auth_request_set`,
+-- `-Email`, `-Roles`, `-Subject`, `Authorization`) and `X-Tfauth-Cookie` (the
+-- request's Cookie header without the gate's cookie) for `auth_request_set`,
 -- 401 or 403 (nginx turns any other status, the 503 of an unavailable store,
 -- into 500). The subrequest cannot remove the client's headers from the main
--- request: set every identity header with `proxy_set_header` from the
--- `auth_request_set` variables (docs/gate.md).
+-- request: set every identity header, and `Cookie`, with `proxy_set_header`
+-- from the `auth_request_set` variables (docs/gate.md).
 -- @tparam[opt] table|string rules as `guard`'s
 function gate.auth_request(rules)
   local s = configured()
@@ -218,6 +233,7 @@ function gate.auth_request(rules)
   for _, h in ipairs(IDENTITY_HEADERS) do
     if who[h[2]] and (s.pass_access_token or h[2] ~= "authorization") then ngx.header[h[1]] = who[h[2]] end
   end
+  ngx.header[CLEANED_COOKIE] = request.cookie_for_upstream(s)
   answers.no_store()
   ngx.status = 204
   return ngx.exit(ngx.HTTP_NO_CONTENT)
@@ -238,7 +254,7 @@ function gate.signin()
   -- answer to the subrequest's 503), never nginx's bare page.
   if challenge == nil then return answers.misconfigured(s) end
   local detail = type(challenge) == "string" and challenge:find('error="invalid_token"', 1, true) and "invalid_token"
-    or nil
+    or request.duplicate_cookie(s) and "duplicate_cookie" or nil
   return answers.refusal(s, "unauthenticated", detail)
 end
 
@@ -268,7 +284,10 @@ function gate.login()
   local s = configured()
   local method = ngx.req.get_method()
   if method == "GET" or method == "HEAD" then
-    return pages.signin(s, 200, nil, request.local_path(request.text(ngx.req.get_uri_args(100).rd)))
+    local args = ngx.req.get_uri_args(100)
+    -- a planted cookie (issue 15.5): flagged by the redirect, or seen here
+    local duplicate = args.cookies == "duplicate" or request.duplicate_cookie(s)
+    return pages.signin(s, 200, duplicate and "duplicate_cookie" or nil, request.local_path(request.text(args.rd)))
   end
   if method ~= "POST" then return answers.method_not_allowed("GET, HEAD, POST") end
   return account.login_post(s)
@@ -331,7 +350,9 @@ end
 --- The metrics location, in `content_by_lua`: Prometheus text format 0.0.4,
 -- summed over every worker (they live in the shared dict):
 -- `tfauth_gate_requests_total{outcome, via}`, `tfauth_logins_total{result}`,
--- `tfauth_refreshes_total{result}`, `tfauth_jwks_fetches_total{result}` and the
+-- `tfauth_refreshes_total{result}`, `tfauth_jwks_fetches_total{result}`,
+-- `tfauth_gate_bearer_refused_total{reason}` (the C core's fixed reasons, and
+-- `error`) and the
 -- histogram `tfauth_api_request_duration_seconds{operation}` (login, refresh,
 -- logout). Serve it to loopback only (`allow 127.0.0.1; deny all;`).
 function gate.metrics()

@@ -24,10 +24,12 @@ local function by_bearer(state, rules, authorization)
   return "allowed", "bearer", who
 end
 
--- A request without a bearer: judged by its session cookie.
+-- A request without a bearer: judged by its session cookie. A Cookie
+-- header with the gate's name twice is no session, and says so
+-- ("duplicate_cookie": the sign-in page tells the user to clear cookies).
 local function by_session(state, rules)
-  local sid, cookie_from, cookie_to = request.session_id(state)
-  if not sid then return "unauthenticated", "none" end
+  local sid, header, at, stop = request.session_id(state)
+  if not sid then return "unauthenticated", "none", header == "duplicate" and "duplicate_cookie" or nil end
   local entry, err = sessions.current(state, sid)
   if err then return "unavailable", "session", "session store", err end
   if not entry then return "unauthenticated", "none" end
@@ -38,13 +40,14 @@ local function by_session(state, rules)
   if not identity.allowed_by(rules, entry.identity) then
     return "forbidden", "session", "insufficient_scope", entry.identity
   end
-  return "allowed", "session", entry.identity, nil, cookie_from, cookie_to
+  return "allowed", "session", entry.identity, nil, header, at, stop
 end
 
 --- outcome ("allowed" | "unauthenticated" | "forbidden" | "unavailable"),
 -- via ("session" | "bearer" | "none"), identity or detail, why (unavailable;
 -- for insufficient_scope, the identity the rules refused),
--- and for a session the span of the gate's cookie in the Cookie header.
+-- and for a session the Cookie header and the span of the gate's pair in it
+-- (already found: the guard removes it).
 -- A request carrying both a bearer and a session is judged by its bearer.
 function judge.request(state, rules)
   local authorization = ngx.var.http_authorization

@@ -5,8 +5,8 @@
 -- @module tfauth.gate.metrics
 local metrics = {}
 
-local BUCKETS = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 }
-local OPERATIONS = { "login", "refresh", "logout" }
+local stores = require "tfauth.store"
+
 local FAMILIES = {
   { name = "tfauth_gate_requests_total", type = "counter", help = "Requests judged by the gate.",
     labels = { { "outcome", { "allowed", "unauthenticated", "forbidden", "unavailable" } },
@@ -17,8 +17,28 @@ local FAMILIES = {
     labels = { { "result", { "ok", "failed" } } } },
   { name = "tfauth_jwks_fetches_total", type = "counter", help = "Fetches of the realm's key set.",
     labels = { { "result", { "ok", "failed" } } } },
+  { name = "tfauth_gate_store_errors_total", type = "counter",
+    help = "Errors of the session store, by kind (a fixed set).", labels = { { "kind", stores.ERROR_KINDS } } },
 }
-local HISTOGRAM = "tfauth_api_request_duration_seconds"
+
+-- Refused bearer tokens, by reason: the C core's fixed set (src/jws.c,
+-- REASONS), and "error" for a verification that failed otherwise (a bug, a
+-- key set that cannot be built): never a value taken from the token.
+metrics.BEARER_REASONS = { "malformed", "algorithm", "key", "signature", "expired", "not_yet_valid", "issuer",
+  "type", "audience", "error" }
+FAMILIES[#FAMILIES + 1] = { name = "tfauth_gate_bearer_refused_total", type = "counter",
+  help = "Bearer tokens the gate refused, by reason.", labels = { { "reason", metrics.BEARER_REASONS } } }
+-- The histograms: each labelled by one label of fixed values.
+local HISTOGRAMS = {
+  { name = "tfauth_api_request_duration_seconds", label = "operation", values = { "login", "refresh", "logout" },
+    help = "Time taken by the auth API's operations, as the gate saw it.",
+    buckets = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10 } },
+  { name = "tfauth_gate_store_duration_seconds", label = "operation", values = stores.OPERATIONS,
+    help = "Time taken by the session store's operations (Redis; a shared dict's take microseconds).",
+    buckets = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1 } },
+}
+local HISTOGRAM_OF = {}
+for _, histogram in ipairs(HISTOGRAMS) do HISTOGRAM_OF[histogram.name] = histogram end
 
 -- Every series of a family: name{label="value",...} for each combination.
 local function series_of(family)
@@ -36,9 +56,16 @@ local function series_of(family)
   return out
 end
 
-local function bucket_key(operation, i)
-  return HISTOGRAM .. '_bucket{operation="' .. operation .. '",le="' .. (BUCKETS[i] and tostring(BUCKETS[i]) or "+Inf")
-    .. '"}'
+local function bucket_key(histogram, value, i)
+  local le = histogram.buckets[i] and tostring(histogram.buckets[i]) or "+Inf"
+  return histogram.name .. "_bucket{" .. histogram.label .. '="' .. value .. '",le="' .. le .. '"}'
+end
+
+local function sum_key(histogram, value)
+  return histogram.name .. "_sum{" .. histogram.label .. '="' .. value .. '"}'
+end
+local function count_key(histogram, value)
+  return histogram.name .. "_count{" .. histogram.label .. '="' .. value .. '"}'
 end
 
 local function all_series()
@@ -46,10 +73,12 @@ local function all_series()
   for _, family in ipairs(FAMILIES) do
     for _, key in ipairs(series_of(family)) do out[#out + 1] = key end
   end
-  for _, operation in ipairs(OPERATIONS) do
-    for i = 1, #BUCKETS + 1 do out[#out + 1] = bucket_key(operation, i) end
-    out[#out + 1] = HISTOGRAM .. '_sum{operation="' .. operation .. '"}'
-    out[#out + 1] = HISTOGRAM .. '_count{operation="' .. operation .. '"}'
+  for _, histogram in ipairs(HISTOGRAMS) do
+    for _, value in ipairs(histogram.values) do
+      for i = 1, #histogram.buckets + 1 do out[#out + 1] = bucket_key(histogram, value, i) end
+      out[#out + 1] = sum_key(histogram, value)
+      out[#out + 1] = count_key(histogram, value)
+    end
   end
   return out
 end
@@ -86,14 +115,16 @@ function metrics.count(state, key, n)
 end
 local count = metrics.count
 
-local function observe(state, operation, seconds)
-  local slot = #BUCKETS + 1
-  for i, le in ipairs(BUCKETS) do
+--- Records seconds in the histogram `name` under its label value.
+function metrics.observe(state, name, value, seconds)
+  local histogram = HISTOGRAM_OF[name]
+  local slot = #histogram.buckets + 1
+  for i, le in ipairs(histogram.buckets) do
     if seconds <= le then slot = i break end
   end
-  count(state, bucket_key(operation, slot)) -- stored per bucket; render makes them cumulative
-  count(state, HISTOGRAM .. '_sum{operation="' .. operation .. '"}', seconds)
-  count(state, HISTOGRAM .. '_count{operation="' .. operation .. '"}')
+  count(state, bucket_key(histogram, value, slot)) -- stored per bucket; render makes them cumulative
+  count(state, sum_key(histogram, value), seconds)
+  count(state, count_key(histogram, value))
 end
 
 --- Runs f(...) under pcall, timing it as the auth API operation `operation`.
@@ -102,8 +133,18 @@ function metrics.timed(state, operation, f, ...)
   local started = ngx.now()
   local ok, result = pcall(f, ...)
   ngx.update_time()
-  observe(state, operation, ngx.now() - started)
+  metrics.observe(state, "tfauth_api_request_duration_seconds", operation, ngx.now() - started)
   return ok, result
+end
+
+--- The store's observer: its errors by kind and the durations of its operations.
+function metrics.store_observer(state)
+  return {
+    on_error = function(kind) count(state, 'tfauth_gate_store_errors_total{kind="' .. kind .. '"}') end,
+    on_duration = function(operation, seconds)
+      metrics.observe(state, "tfauth_gate_store_duration_seconds", operation, seconds)
+    end,
+  }
 end
 
 -- The hot path's series names, made once.
@@ -120,6 +161,18 @@ function metrics.outcome(state, result, via)
   count(state, OUTCOME_KEYS[result][via])
 end
 
+-- reason -> its series, made once; anything outside the fixed set counts as "error".
+local REFUSED_KEYS = {}
+for _, reason in ipairs(metrics.BEARER_REASONS) do
+  REFUSED_KEYS[reason] = 'tfauth_gate_bearer_refused_total{reason="' .. reason .. '"}'
+end
+
+--- Counts a refused bearer token under its reason (one of BEARER_REASONS,
+-- else "error").
+function metrics.bearer_refused(state, reason)
+  count(state, REFUSED_KEYS[reason] or REFUSED_KEYS.error)
+end
+
 --- A counter of a fixed result: ('tfauth_logins_total', 'ok') and the like.
 function metrics.result(state, family, result)
   count(state, family .. '{result="' .. result .. '"}')
@@ -134,17 +187,23 @@ function metrics.render(state)
     out[#out + 1] = "# TYPE " .. family.name .. " " .. family.type
     for _, key in ipairs(series_of(family)) do out[#out + 1] = key .. " " .. value(key) end
   end
-  out[#out + 1] = "# HELP " .. HISTOGRAM .. " Time taken by the auth API's operations, as the gate saw it."
-  out[#out + 1] = "# TYPE " .. HISTOGRAM .. " histogram"
-  for _, operation in ipairs(OPERATIONS) do
-    local cumulative = 0
-    for i = 1, #BUCKETS + 1 do
-      cumulative = cumulative + value(bucket_key(operation, i))
-      out[#out + 1] = bucket_key(operation, i) .. " " .. cumulative
+  for _, histogram in ipairs(HISTOGRAMS) do
+    out[#out + 1] = "# HELP " .. histogram.name .. " " .. histogram.help
+    out[#out + 1] = "# TYPE " .. histogram.name .. " histogram"
+    for _, label in ipairs(histogram.values) do
+      local cumulative = 0
+      for i = 1, #histogram.buckets + 1 do
+        cumulative = cumulative + value(bucket_key(histogram, label, i))
+        out[#out + 1] = bucket_key(histogram, label, i) .. " " .. cumulative
+      end
+      out[#out + 1] = sum_key(histogram, label) .. " " .. string.format("%.6f", value(sum_key(histogram, label)))
+      out[#out + 1] = count_key(histogram, label) .. " " .. value(count_key(histogram, label))
     end
-    local label = '{operation="' .. operation .. '"}'
-    out[#out + 1] = HISTOGRAM .. "_sum" .. label .. " " .. string.format("%.6f", value(HISTOGRAM .. "_sum" .. label))
-    out[#out + 1] = HISTOGRAM .. "_count" .. label .. " " .. value(HISTOGRAM .. "_count" .. label)
+  end
+  if state.store.free_bytes then -- a shared dict: what is left of it
+    out[#out + 1] = "# HELP tfauth_gate_store_free_bytes Free bytes in the session store's lua_shared_dict."
+    out[#out + 1] = "# TYPE tfauth_gate_store_free_bytes gauge"
+    out[#out + 1] = "tfauth_gate_store_free_bytes " .. state.store:free_bytes()
   end
   return table.concat(out, "\n") .. "\n"
 end

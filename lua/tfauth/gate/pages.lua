@@ -25,6 +25,11 @@ local REASONS = {
   cross_site = "This sign-in form was sent from another site. Sign in from this page.",
   disabled = "This account cannot sign in now. Contact your administrator.",
   too_many = "Too many attempts. Wait {seconds} seconds, then try again.",
+  -- the gate's cookie came twice (one planted by another site): no session
+  -- until the user clears them, as a planted cookie with a longer Path
+  -- outlives the next sign-in
+  duplicate_cookie = "Your browser sent this site's sign-in cookie more than once, which can mean another site "
+    .. "planted one. Clear this site's cookies in your browser, then sign in again.",
 }
 pages.REASONS = REASONS
 for reason, default in pairs(REASONS) do

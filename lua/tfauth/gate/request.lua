@@ -68,61 +68,116 @@ local function pair_starts_at(header, at)
   return true
 end
 
---- The gate's cookie in a Cookie header, compared exactly (case-sensitive
--- name, pairs split on `;` only): its value and the span of its pair
--- (first, last byte), or nil when absent; "duplicate" when it appears more
--- than once (a planted cookie beside the real one: neither is used).
--- Plain finds and byte tests only: no pattern runs over the header (the
--- guard's fast path; a pattern costs tens of instructions a byte).
-function request.find_cookie(header, needle)
-  if not header then return nil end
-  local found_at, value_to
-  local from = 1
-  while true do
-    local at, last = header:find(needle, from, true)
-    if not at then break end
-    if pair_starts_at(header, at) then
-      if found_at then return "duplicate" end
-      found_at = at
-      value_to = (header:find(";", last + 1, true) or #header + 1) - 1
-      while value_to > last and is_space(header:byte(value_to)) do value_to = value_to - 1 end
-    end
-    from = last + 1
+-- The index of the first byte at or after i that is neither a space nor a tab.
+local function skip_blanks(header, i)
+  local byte = header:byte(i)
+  while byte == BYTE_SPACE or byte == BYTE_TAB do
+    i = i + 1
+    byte = header:byte(i)
   end
-  if not found_at then return nil end
-  return header:sub(found_at + #needle, value_to), found_at, value_to
+  return i
 end
 
---- The session id of this request's cookie, or nil; and the span of the
--- gate's cookie in the Cookie header (to remove it before the upstream), or
--- "duplicate" when the name appears more than once (logged at info: no session).
+--- The gate's cookie in a Cookie header, compared exactly (case-sensitive
+-- name, pairs split on `;` only): its value, where its pair starts, and the
+-- `;` that ends it (nil when last); nil when absent; "duplicate" when it
+-- appears more than once (a planted cookie beside the real one: neither is
+-- used). Plain finds and byte loops, no pattern: this runs on every request.
+function request.find_cookie(header, needle)
+  if not header then return nil end
+  local found, stop
+  local at = header:find(needle, 1, true)
+  while at do
+    local next_stop = header:find(";", at + #needle, true)
+    if pair_starts_at(header, at) then
+      if found then return "duplicate" end
+      found, stop = at, next_stop
+    end
+    at = next_stop and header:find(needle, next_stop + 1, true)
+  end
+  if not found then return nil end
+  local value_from, value_to = skip_blanks(header, found + #needle), (stop or #header + 1) - 1
+  local byte = header:byte(value_to)
+  while value_to >= value_from and (byte == BYTE_SPACE or byte == BYTE_TAB) do
+    value_to = value_to - 1
+    byte = header:byte(value_to)
+  end
+  return header:sub(value_from, value_to), found, stop
+end
+
+--- The session id of this request's cookie, or nil; and the Cookie header
+-- it came from, or "duplicate" when the gate's name appears more than once
+-- (logged at info: no session, never the first or the last); and the span
+-- of its pair (find_cookie's), to remove it before the upstream.
 function request.session_id(state)
   local header = ngx.var.http_cookie
-  local value, first, last = request.find_cookie(header, state.cookie.needle)
+  local value, at, stop = request.find_cookie(header, state.cookie.needle)
   if value == "duplicate" then
     ngx.log(ngx.INFO, "tfauth: more than one ", state.cookie.name, " cookie in the request: no session")
     return nil, "duplicate"
   end
-  if not value then return nil end
-  if #value ~= 48 or not value:find(SID_PATTERN) then return nil, first, last end
-  return value, first, last
+  if not value or #value ~= 48 or not value:find(SID_PATTERN) then return nil, header, at, stop end
+  return value, header, at, stop
 end
 
---- The Cookie header without the gate's cookie (bytes first..last of it,
--- and the separator beside it); every other cookie byte for byte, "" when
--- it was the only one.
-function request.cookie_without(first, last)
-  local header = ngx.var.http_cookie
-  local before = first - 1
-  while before > 0 and (header:byte(before) == BYTE_SEMICOLON or is_space(header:byte(before))) do
+--- Whether the Cookie header holds the gate's cookie more than once.
+function request.duplicate_cookie(state)
+  return request.find_cookie(ngx.var.http_cookie, state.cookie.needle) == "duplicate"
+end
+
+-- header without the one pair that starts at `at` and ends at the `;` at
+-- stop (nil: the last pair), with the separators around it; the pairs on
+-- either side joined by "; ", as browsers join them (RFC 6265 §5.4).
+local function without_pair(header, at, stop)
+  local before = at - 1
+  local byte = header:byte(before)
+  while byte == BYTE_SEMICOLON or byte == BYTE_SPACE or byte == BYTE_TAB do
     before = before - 1
+    byte = header:byte(before)
   end
-  local after = last + 1
-  if header:byte(after) == BYTE_SEMICOLON then after = after + 1 end
-  while is_space(header:byte(after)) do after = after + 1 end
+  local after = stop and skip_blanks(header, stop + 1) or #header + 1
   if after > #header then return header:sub(1, before) end
   if before == 0 then return header:sub(after) end
   return header:sub(1, before) .. "; " .. header:sub(after)
+end
+
+--- header without the gate's cookie (every pair named `needle`, exactly),
+-- every other pair byte for byte as it came; "" when no other is left; nil
+-- when the gate's cookie is not in it. Plain finds and byte loops, no
+-- patterns: this runs on every guarded bearer request that sends cookies.
+function request.without_cookie(header, needle)
+  if not header then return nil end
+  local spans = {}
+  local at = header:find(needle, 1, true)
+  while at do
+    local stop = header:find(";", at + #needle, true)
+    if pair_starts_at(header, at) then spans[#spans + 1] = { at, stop } end
+    at = stop and header:find(needle, stop + 1, true)
+  end
+  if #spans == 0 then return nil end
+  for i = #spans, 1, -1 do header = without_pair(header, spans[i][1], spans[i][2]) end -- last first: spans hold
+  return header
+end
+
+--- The Cookie header the guard hands on: the request's without the gate's
+-- cookie ("" when no other is left), or nil when it holds no gate cookie
+-- (nothing to change). header, at, stop: the request's Cookie header and the
+-- span of the gate's one pair in it (session_id's), when already known;
+-- else the header is read and every pair of the gate's name removed.
+function request.cookie_for_guard(state, header, at, stop)
+  if at then return without_pair(header, at, stop) end
+  return request.without_cookie(header or ngx.var.http_cookie, state.cookie.needle)
+end
+
+--- The Cookie header the upstream should receive: the request's without the
+-- gate's cookie, or nil when nothing is left (for auth_request, whose
+-- subrequest cannot change the main request's headers).
+function request.cookie_for_upstream(state)
+  local header = ngx.var.http_cookie
+  local rest = request.without_cookie(header, state.cookie.needle)
+  if rest == nil then rest = header end
+  if rest == "" then return nil end
+  return rest
 end
 
 local FORWARDED = { ["x-forwarded-user"] = true, ["x-forwarded-email"] = true, ["x-forwarded-groups"] = true,
