@@ -24,7 +24,7 @@ FUZZER   := build/fuzz_tfauth
 FUZZ_SECONDS ?= 60
 
 .PHONY: all jit lua5.1 lua5.2 lua5.3 lua5.4 versions asan deps deps-demo deps-gate deps-test test demo \
-  demo-gate check-memory fuzz lint docs dist bench soak clean
+  demo-gate check-memory fuzz lint docs dist bench soak bench-flat clean
 
 all: $(MODULE)
 jit: $(JIT_MODULE)
@@ -94,6 +94,11 @@ build/raw_verify: bench/raw_verify.c
 bench: deps
 	@$(MAKE) -s --no-print-directory all jit build/raw_curl build/raw_verify
 	@bash bench/run.sh
+
+# Does the cost of a first-sight token grow with the tokens seen? (docs/performance.md)
+bench-flat: deps
+	@$(MAKE) -s --no-print-directory all jit
+	@bash bench/flat.sh
 
 # The API reference, from the sources' LDoc comments, into doc/. LDoc runs
 # under Lua 5.1 whatever else is installed: lua-markdown exists only for 5.1.

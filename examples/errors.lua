@@ -13,7 +13,7 @@ local function explain(what, result, err)
   local line = ("%-38s %-10s %s"):format(what, err.kind, err.message)
   if err.kind == "argument" then
     line = line .. (" [field %s; nothing was sent]"):format(err.field)
-  elseif err.kind == "validation" then
+  elseif err.kind == "validation" and err.detail then -- withheld when a secret sent is under 8 characters
     line = line .. (" [%d problem(s); first at %s]"):format(#err.detail, table.concat(err.detail[1].loc, "."))
   elseif err.kind == "http" then
     line = line .. (" [status %d%s]"):format(err.status, err.error and (", " .. err.error) or "")

@@ -11,7 +11,10 @@
  * crash, no sanitizer report":
  *  - every failure is a tfauth.Error, never a raw Lua error;
  *  - no header value the builder makes holds a control character;
- *  - no string in a mapped error holds the request's secret;
+ *  - no string in a mapped error holds the request's secret in any form
+ *    (as sent, JSON-escaped, percent-encoded, HTML-escaped: the body's @R,
+ *    @J, @U, @P, @Q, @H, @X), and with a secret under 8 characters the
+ *    error has none of the API's text (body, json, detail, error...);
  *  - a refused token's error is of kind token (with a reason) and holds no
  *    run of 16 characters of the token (one holding a capital or a digit
  *    that no fixed message has: the fuzzer does spell the messages); a keyset failure is an argument
@@ -51,22 +54,48 @@ static const char driver[] =
     "    end\n"
     "  end\n"
     "else\n"
-    "  local secret = 'fuzzsecret' .. (#pieces % 10)\n"
+    "  -- The secret is long (redacted wherever the body spells it, in any\n"
+    "  -- form) or, for one input in ten, under 8 characters (then none of the\n"
+    "  -- API's text may be in the error at all). '@R' '@J' '@U' '@P' '@Q' '@H'\n"
+    "  -- '@X' in the body become the secret as sent, JSON-escaped, JSON-escaped\n"
+    "  -- to ASCII, percent-encoded, form-encoded, HTML-escaped by name and by\n"
+    "  -- number; the error must hold none of these forms.\n"
+    "  local short = #pieces % 10 == 9\n"
+    "  local secret = short and 'p<w\"1' or ('fuzz se<cr\"et&/' .. (#pieces % 9))\n"
+    "  local function hex(c) return ('%%%02X'):format(c:byte()) end\n"
+    "  local named = { ['&'] = '&amp;', ['<'] = '&lt;', ['>'] = '&gt;', ['\"'] = '&quot;', [\"'\"] = '&#39;' }\n"
+    "  local forms = {\n"
+    "    R = secret,\n"
+    "    J = (secret:gsub('[\\\\\"/]', '\\\\%0')),\n"
+    "    U = (secret:gsub('[^%w ]', function(c) return ('\\\\u%04x'):format(c:byte()) end)),\n"
+    "    P = (secret:gsub('[^%w%-%._~]', hex)),\n"
+    "    Q = (secret:gsub('[^%w%-%._~ ]', hex):gsub(' ', '+')),\n"
+    "    H = (secret:gsub('[&<>\"\\']', named)),\n"
+    "    X = (secret:gsub('[^%w]', function(c) return ('&#x%x;'):format(c:byte()) end)),\n"
+    "  }\n"
     "  local headers = {}\n"
     "  for i = 1, #pieces - 2, 2 do headers[pieces[i]] = pieces[i + 1] end\n"
-    "  local body = (pieces[#pieces] or ''):gsub('SECRET', secret)\n"
+    "  local body = (pieces[#pieces] or ''):gsub('@(%u)', function(k) return forms[k] end)\n"
     "  local ok, r = check(pcall(client.map, client, { operation = op, secrets = { secret } },\n"
     "                            status, headers, body))\n"
     "  if not ok then\n"
     "    local seen = {}\n"
     "    local function scan(v)\n"
-    "      if type(v) == 'string' and v:find(secret, 1, true) then error('secret leaked: ' .. v) end\n"
-    "      if type(v) == 'table' and not seen[v] then\n"
+    "      if type(v) == 'string' then\n"
+    "        for name, form in pairs(forms) do\n"
+    "          if v:find(form, 1, true) then error('secret leaked (form ' .. name .. '): ' .. v) end\n"
+    "        end\n"
+    "      elseif type(v) == 'table' and not seen[v] then\n"
     "        seen[v] = true\n"
     "        for k, x in pairs(v) do scan(k); scan(x) end\n"
     "      end\n"
     "    end\n"
     "    scan(r); scan(tostring(r))\n"
+    "    if short and r.kind ~= 'argument' then\n"
+    "      for _, field in ipairs { 'body', 'json', 'detail', 'error', 'error_description' } do\n"
+    "        if r[field] ~= nil then error('the API text in ' .. field .. ' with a short secret') end\n"
+    "      end\n"
+    "    end\n"
     "  end\n"
     "end\n";
 

@@ -99,8 +99,8 @@ describe("module", function()
       local tfauth = require "tfauth"
       local c = tfauth.new { server_url = os.getenv("TOANFNDTN_SERVER_URL"),
                              bearer = "not.a-valid-token" }
-      local ok, err = pcall(c.change_password, c, { x_org = "acme", current_password = "x",
-                                                    new_password = "short" })
+      local ok, err = pcall(c.change_password, c, { x_org = "acme", current_password = "x-Password-1",
+                                                    new_password = "new-Password-1" })
       print(err.status, type(err.json), cjson.decode_max_depth(), pcall(cjson.decode, '[[[1]]]'))
     ]=], { TOANFNDTN_SERVER_URL = h.url })
     assert.matches("^401\ttable\t2\tfalse", out)

@@ -146,7 +146,7 @@ end
 -- against a provider it starts.)
 local RUN = {
   ["README.md"] = { lua = 1, nginx = 1 }, ["docs/client.md"] = { lua = 2 }, ["docs/sessions.md"] = { lua = 1 },
-  ["docs/tokens.md"] = { lua = 3, nginx = 1 }, ["docs/gate.md"] = { nginx = 3 },
+  ["docs/tokens.md"] = { lua = 3, nginx = 1 }, ["docs/gate.md"] = { nginx = 4 },
   ["docs/openresty.md"] = { nginx = 1 }, ["docs/redis.md"] = { nginx = 1, lua = 1 },
 }
 
@@ -321,6 +321,29 @@ describe("the documentation's gate snippets #nginx", function()
       form = { user = "alice", password = h.users.alice.password } }))) -- public_origin, not Host
     local _, _, metrics_body = http(url .. "/metrics")
     assert.matches('tfauth_logins_total{result="ok"} 1', metrics_body, 1, true)
+    -- the account's own pages and the pages for browsers (issue 18)
+    local html = { "Accept: text/html", "Origin: https://app.example.com" }
+    assert.equal(200, (http(url .. "/login/reset", { headers = html })))
+    assert.equal(200, (http(url .. "/login/reset", { headers = html, form = { user = "alice" } })))
+    status, headers = http(url .. "/account/password", { headers = html })
+    assert.equal(302, status)
+    assert.equal("/login?rd=%2Faccount%2Fpassword", first(headers, "location"))
+    status, _, body = http(url .. "/logout", { headers = html })
+    assert.equal(200, status)
+    assert.matches('<form method="post" action="/logout">', body, 1, true)
+  end)
+
+  -- docs/gate.md's branded, translated gate: the page it prints is the page served.
+  it("docs/gate.md: the branded, translated sign-in page, as printed", function()
+    local conf = fill_gate(block("docs/gate.md", "### Brand, language and templates", "nginx"))
+    local url, stop = start_nginx(conf)
+    finally(stop)
+    local status, _, body = http(url .. "/login", { headers = { "Accept: text/html" },
+      form = { user = "alice", password = "wrong-Pass-1", rd = "/" } })
+    assert.equal(401, status)
+    local printed = block("docs/gate.md", "### Brand, language and templates", "html")
+    body = body:gsub('<style nonce="%x+">.-</style>', '<style nonce="...">...</style>')
+    assert.equal(printed, body)
   end)
   -- docs/gate.md's hand-off: the set-up with handoff = "variables", the
   -- snippet's server lines added and its /app/ location in place of the set-up's.

@@ -41,9 +41,14 @@ describe("errors", function()
 
   describe("validation (422)", function()
     it("carries FastAPI's detail list and names the field in the message", function()
+      -- FastAPI's answer to a new password it refuses (one the client does not
+      -- hold: for the short one it sent, the text would be withheld, below)
+      h.script { path = "/api/iam/password/change", status = 422, body = cjson.encode { detail = { {
+        loc = { "body", "new_password" }, msg = "ensure this value has at least 8 characters",
+        type = "value_error.any_str.min_length", ctx = { limit_value = 8 } } } } }
       local client = h.client { bearer = h.login("alice").access_token }
       local err = h.error_of(client.change_password, client,
-        { x_org = "acme", current_password = "alice-Secret-1", new_password = "short" })
+        { x_org = "acme", current_password = "alice-Secret-1", new_password = "new-Password-1" })
       assert.equal("validation", err.kind)
       assert.equal(422, err.status)
       assert.equal("change_password", err.operation)
@@ -53,6 +58,21 @@ describe("errors", function()
       assert.equal("application/json", err.headers["content-type"])
       assert.matches("^http 422: body%.new_password: ensure this value has at least 8 characters$", err.message)
       assert.is_false(err.retryable)
+    end)
+
+    it("withholds the API's text when a secret of the call is shorter than 8 characters", function()
+      local client = h.client { bearer = h.login("alice").access_token }
+      local err = h.error_of(client.change_password, client,
+        { x_org = "acme", current_password = "alice-Secret-1", new_password = "short" })
+      assert.equal("validation", err.kind)
+      assert.equal(422, err.status)
+      assert.equal("http 422: the server's explanation was withheld (a secret of this call is shorter than 8 "
+        .. "characters)", err.message)
+      for _, field in ipairs { "body", "json", "detail", "error", "error_description" } do
+        assert.is_nil(err[field], field)
+      end
+      assert.equal("application/json", err.headers["content-type"])
+      assert.equal("POST", err.method)
     end)
   end)
 
@@ -117,6 +137,51 @@ describe("errors", function()
       assert.is_nil(err.body:find("alice-Secret-1", 1, true))
     end)
 
+    it("names the method and the URL, without its query", function()
+      local err = login_error { status = 404, body = '{"detail":"Not Found"}' }
+      assert.equal("POST", err.method)
+      assert.equal(h.url .. LOGIN, err.url)
+      -- reset_password sends the user name in the query: the URL stops before it
+      h.script { path = "/api/iam/password/reset", status = 404, body = '{"detail":"User not found"}' }
+      local client = h.client()
+      err = h.error_of(client.reset_password, client, { username = "pat-Secret-9" })
+      assert.equal("http", err.kind)
+      assert.equal("POST", err.method)
+      assert.equal(h.url .. "/api/iam/password/reset", err.url)
+      for key, value in pairs(err) do
+        if type(value) == "string" then assert.is_nil(value:find("pat-Secret-9", 1, true), key) end
+      end
+      -- a server_url with a wrong path shows it in the URL
+      client = h.client { server_url = h.url .. "/api" }
+      err = h.error_of(client.login, client, creds)
+      assert.equal(404, err.status)
+      assert.equal(h.url .. "/api/api/iam/login", err.url)
+    end)
+
+    it("names the method and the URL on a validation error and a broken answer too", function()
+      local client = h.client { bearer = h.login("alice").access_token }
+      local err = h.error_of(client.change_password, client,
+        { x_org = "acme", current_password = "alice-Secret-1", new_password = "tiny" })
+      assert.equal("validation", err.kind)
+      assert.equal("POST", err.method)
+      assert.equal(h.url .. "/api/iam/password/change", err.url)
+      err = login_error { status = 200, body = "[]" }
+      assert.equal("response", err.kind)
+      assert.equal("POST", err.method)
+      assert.equal(h.url .. LOGIN, err.url)
+    end)
+
+    it("names them when a transport written in Lua maps the answer (client:map)", function()
+      local core = require("tfauth.core")
+      local c = core.new { server_url = h.url }
+      local req = c:prepare("reset_password", { username = "pat" })
+      local ok, err = pcall(c.map, c, req, 404, {}, '{"detail":"User not found"}')
+      assert.is_false(ok)
+      assert.equal("POST", err.method)
+      assert.equal(h.url .. "/api/iam/password/reset", err.url)
+      c:close()
+    end)
+
     it("caps the body at max_response_bytes", function()
       local err = login_error({ status = 500, body = string.rep("x", 5000), content_type = "text/plain" },
         { max_response_bytes = 1000 })
@@ -151,6 +216,8 @@ describe("errors", function()
       assert.equal(7, err.curl_code)
       assert.is_true(err.retryable)
       assert.matches("^network error: ", err.message)
+      assert.equal("POST", err.method)
+      assert.equal(h.closed_url .. LOGIN, err.url)
     end)
 
     it("network: a host that does not resolve", function()

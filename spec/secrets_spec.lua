@@ -10,6 +10,35 @@ describe("secrets", function()
 
   local function keep(v) for _, s in ipairs(h.strings(v)) do produced[#produced + 1] = s end end
   local function secret(s) secrets[#secrets + 1] = s; return s end
+  -- The secret and every spelling of it a server may echo: JSON-escaped
+  -- (with and without \/, non-ASCII as \uXXXX), percent-encoded (%20, +),
+  -- HTML-escaped (named, decimal and hex references).
+  local function utf16_escapes(s) -- as Python's json.dumps writes it (ensure_ascii)
+    local out = {}
+    for ch in s:gmatch("[%z\1-\127\194-\244][\128-\191]*") do
+      local cp = ch:byte(1) % (#ch == 1 and 128 or 2 ^ (7 - #ch))
+      for i = 2, #ch do cp = cp * 64 + ch:byte(i) % 64 end
+      if ch == '"' or ch == "\\" then out[#out + 1] = "\\" .. ch
+      elseif cp < 0x80 then out[#out + 1] = ch
+      elseif cp < 0x10000 then out[#out + 1] = ("\\u%04x"):format(cp)
+      else
+        cp = cp - 0x10000
+        out[#out + 1] = ("\\u%04x\\u%04x"):format(0xD800 + math.floor(cp / 1024), 0xDC00 + cp % 1024)
+      end
+    end
+    return table.concat(out)
+  end
+  local function every_form(s)
+    local function hex(c) return ("%%%02X"):format(c:byte()) end
+    local html = { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#x27;" }
+    local forms = {
+      s, (s:gsub('[\\"]', "\\%0")), cjson.encode(s):sub(2, -2), utf16_escapes(s),
+      (s:gsub("[^%w%-%._~]", hex)), (s:gsub("[^%w%-%._~ ]", hex):gsub(" ", "+")),
+      (s:gsub("[&<>\"']", html)), (s:gsub("[&<>\"']", function(c) return ("&#%d;"):format(c:byte()) end)),
+    }
+    for _, form in ipairs(forms) do secret(form) end
+    return s
+  end
   local function collect(f, ...)
     local ok, err = pcall(f, ...)
     assert.is_false(ok)
@@ -64,6 +93,46 @@ describe("secrets", function()
     } } }
     local c = client()
     collect(c.login, c, { user = "alice", password = pw })
+  end)
+
+  -- bench/../spec/backend/backend.py's `echo`: the server spells the field
+  -- of the request it got into its answer.
+  local ALL = "{raw} | {json} | {json_ascii} | {percent} | {form} | {html}"
+
+  it("stay out of errors in every form a server echoes them: escaped, encoded, as HTML", function()
+    local pw = every_form("Pa ss<w\u{f6}rd>&\"'/+%-9\u{1F600}")
+    local c = client()
+    h.script { path = "/api/iam/login", status = 401, echo = "password", echo_in = "detail",
+      body = "wrong password " .. ALL }
+    collect(c.login, c, { user = "alice", password = pw })
+    h.script { path = "/api/iam/login", status = 400, echo = "password", content_type = "text/html",
+      body = "<html><body><p>Bad password: " .. ALL .. "</p></body></html>" }
+    collect(c.login, c, { user = "alice", password = pw })
+    h.script { path = "/api/iam/login", status = 400, echo = "password",
+      body = '{"error":"invalid_grant","error_description":"{json} ({json_ascii})"}' }
+    collect(c.login, c, { user = "alice", password = pw })
+    local t = h.login("alice")
+    every_form(t.refresh_token)
+    h.script { path = "/api/iam/refresh", status = 400, echo = "refresh_token", echo_in = "detail",
+      body = "refresh token " .. ALL .. " is not active" }
+    collect(c.refresh, c, { refresh_token = t.refresh_token })
+  end)
+
+  it("leave the API's text out of every field when a secret is shorter than 8 characters", function()
+    local pw = every_form("P<w\"1&")
+    local c = client()
+    h.script { path = "/api/iam/login", status = 401, echo = "password", echo_in = "detail",
+      body = "wrong password " .. ALL }
+    local ok, err = pcall(c.login, c, { user = "alice", password = pw })
+    assert.is_false(ok)
+    keep(err)
+    keep(tostring(err))
+    assert.equal(401, err.status)
+    assert.matches("withheld", err.message)
+    for _, field in ipairs { "body", "json", "detail", "error", "error_description" } do
+      assert.is_nil(err[field], field)
+    end
+    collect(c.login, c, { user = "alice", password = secret("abc") })
   end)
 
   it("stay out of errors when a server echoes tokens in body, detail or headers", function()

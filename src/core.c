@@ -21,6 +21,7 @@ int luaopen_tfauth_core(lua_State *L) {
     tf_open_error(L, module);
     tf_open_client(L, module);
     tf_open_fetch(L, module);
+    tf_open_bridge(L, module);
     tf_open_jwt(L, module);
     tf_open_jwk(L, module);
     tf_open_jws(L, module);

@@ -13,16 +13,7 @@
 #include "check.h"
 #include "transport.h"
 
-static tf_client *open_client(lua_State *L, const char *name) {
-    tf_client *c = (tf_client *)luaL_checkudata(L, 1, TF_CLIENT_MT);
-    if (!c->transport) tf_argerror(L, name, "client", "the client is closed");
-    if (c->busy)
-        tf_argerror(L, name, "client", "busy with another request (called from its debug function?)");
-    return c;
-}
-
-/* Checks (url at 2, name at 3) and fills op and req; the strings stay on the stack. */
-static tf_client *start(lua_State *L, tf_op *op, tf_request *req) {
+tf_client *tf_fetch_request(lua_State *L, tf_op *op, tf_request *req) {
     const char *name;
     tf_client *c;
     lua_settop(L, 3);
@@ -31,7 +22,7 @@ static tf_client *start(lua_State *L, tf_op *op, tf_request *req) {
         lua_replace(L, 3);
     }
     name = luaL_checkstring(L, 3);
-    c = open_client(L, name);
+    c = tf_usable_client(L, name, 1);
     tf_op_get(op, name);
     memset(req, 0, sizeof *req);
     req->op = op;
@@ -55,7 +46,7 @@ static int raise_with_attempts(lua_State *L) {
 static int client_fetch(lua_State *L) {
     tf_op op;
     tf_request req;
-    tf_client *c = start(L, &op, &req);
+    tf_client *c = tf_fetch_request(L, &op, &req);
     const tf_response *res;
     const char *body;
 
@@ -74,42 +65,11 @@ static int client_fetch(lua_State *L) {
     return 2;
 }
 
-/* client:prepare_fetch(url[, name]) -> the request as client:prepare gives
- * one (method "GET", no body), for transports written in Lua; their answer
- * goes to client:map. */
-static int client_prepare_fetch(lua_State *L) {
-    tf_op op;
-    tf_request req;
-    tf_client *c = start(L, &op, &req);
-    lua_createtable(L, 0, 6);
-    lua_pushvalue(L, 3);
-    lua_setfield(L, -2, "operation");
-    lua_pushliteral(L, "GET");
-    lua_setfield(L, -2, "method");
-    lua_pushvalue(L, 2);
-    lua_setfield(L, -2, "url");
-    lua_pushinteger(L, req.timeout_ms);
-    lua_setfield(L, -2, "timeout_ms");
-    lua_pushinteger(L, req.connect_timeout_ms);
-    lua_setfield(L, -2, "connect_timeout_ms");
-    lua_createtable(L, 0, 2);
-    lua_pushstring(L, c->user_agent);
-    lua_setfield(L, -2, "User-Agent");
-    lua_pushstring(L, req.headers[0].value);
-    lua_setfield(L, -2, req.headers[0].name);
-    lua_setfield(L, -2, "headers");
-    lua_newtable(L);
-    lua_setfield(L, -2, "secrets");
-    return 1;
-}
-
 void tf_open_fetch(lua_State *L, int module) {
     (void)module;
     luaL_getmetatable(L, TF_CLIENT_MT);
     lua_getfield(L, -1, "__index");
     lua_pushcfunction(L, client_fetch);
     lua_setfield(L, -2, "fetch");
-    lua_pushcfunction(L, client_prepare_fetch);
-    lua_setfield(L, -2, "prepare_fetch");
     lua_pop(L, 2);
 }

@@ -9,17 +9,16 @@
 
 #define OP "jwt.claims"
 
-/* Pushes the decoded bytes, or returns 0 (pushing nothing) when s is not
- * base64url (padding '=' at the end is accepted, as some issuers add it). */
-static int push_b64url(lua_State *L, const char *s, size_t len) {
+/* Pushes the claims decoded from the payload segment; 0 when it is not
+ * base64url (padding '=' at the end is accepted, as some issuers add it),
+ * -1 when its bytes are not a JSON object. The bytes are decoded from a C
+ * buffer, never made a Lua string (json.c says why). */
+static int push_claims(lua_State *L, const char *s, size_t len) {
     /* Scratch memory the garbage collector owns: nothing leaks if Lua raises. */
     unsigned char *out = lua_newuserdata(L, TF_B64URL_MAX(len));
     size_t n;
-    if (tf_b64url_decode(s, len, 0, out, &n) != 0) {
-        lua_pop(L, 1);
-        return 0;
-    }
-    lua_pushlstring(L, (const char *)out, n);
+    if (tf_b64url_decode(s, len, 0, out, &n) != 0) return 0;
+    if (n == 0 || out[0] != '{' || !tf_json_decode(L, (const char *)out, n) || !lua_istable(L, -1)) return -1;
     lua_remove(L, -2);
     return 1;
 }
@@ -27,6 +26,7 @@ static int push_b64url(lua_State *L, const char *s, size_t len) {
 static int jwt_claims(lua_State *L) {
     size_t len, plen;
     const char *token, *payload, *dot;
+    int got;
     if (lua_type(L, 1) != LUA_TSTRING)
         return tf_argerror(L, OP, "token", "expected a string, got %s", lua_typename(L, lua_type(L, 1)));
     token = lua_tolstring(L, 1, &len);
@@ -35,11 +35,9 @@ static int jwt_claims(lua_State *L) {
     if (!dot) return tf_argerror(L, OP, "token", "is not a JWT (header.payload.signature)");
     payload++;
     plen = (size_t)(dot - payload);
-    if (plen == 0 || !push_b64url(L, payload, plen))
-        return tf_argerror(L, OP, "token", "has a payload that is not base64url");
-    if (lua_rawlen(L, -1) == 0 || lua_tostring(L, -1)[0] != '{' ||
-        !tf_json_decode(L, lua_tostring(L, -1), lua_rawlen(L, -1)) || !lua_istable(L, -1))
-        return tf_argerror(L, OP, "token", "has a payload that is not a JSON object");
+    got = plen ? push_claims(L, payload, plen) : 0;
+    if (got == 0) return tf_argerror(L, OP, "token", "has a payload that is not base64url");
+    if (got < 0) return tf_argerror(L, OP, "token", "has a payload that is not a JSON object");
     tf_json_integerize(L, -1);
     return 1;
 }

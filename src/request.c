@@ -8,9 +8,7 @@
 #include <strings.h>
 #include "check.h"
 #include "retry.h"
-#include "transport.h"
 
-#define MAX_TIMEOUT_MS 86400000L /* one day */
 
 static void oom(lua_State *L) {
     luaL_error(L, "tfauth: out of memory");
@@ -222,7 +220,7 @@ static int check_overrides(lua_State *L, tf_request *req, int overrides, const c
     lua_getfield(L, overrides, "server_url");
     if (!lua_isnil(L, -1)) *base = tf_check_base_url(L, op, "server_url", -1);
     lua_getfield(L, overrides, "timeout_ms");
-    if (!lua_isnil(L, -1)) req->timeout_ms = tf_check_positive(L, op, "timeout_ms", -1, MAX_TIMEOUT_MS);
+    if (!lua_isnil(L, -1)) req->timeout_ms = tf_check_positive(L, op, "timeout_ms", -1, TF_MAX_TIMEOUT_MS);
     lua_getfield(L, overrides, "http_headers");
     if (!lua_isnil(L, -1)) {
         tf_check_headers(L, op, "http_headers", -1);

@@ -14,7 +14,7 @@ static void set_integer(lua_State *L, int t, const char *field, lua_Integer v) {
 }
 
 /* Pushes s as one readable line: control characters become spaces, and long
- * text is cut. s is already redacted. */
+ * text is cut. */
 static void push_one_line(lua_State *L, const char *s, size_t len) {
     luaL_Buffer b;
     size_t i;
@@ -64,6 +64,18 @@ const char *tf_header_find(const tf_buf *pairs, const char *name) {
 }
 
 /* ---- errors with a response ---------------------------------------------------- */
+
+/* err.method and err.url: what was asked, where. The URL goes without its
+ * query (reset_password puts the user name there, and people type passwords
+ * into user-name fields) or fragment, and is redacted like any other text. */
+static void set_request_place(lua_State *L, const tf_request *req, int err) {
+    lua_pushstring(L, req->op->method);
+    lua_setfield(L, err, "method");
+    if (req->url) {
+        tf_push_redacted(L, req, req->url, strcspn(req->url, "?#"));
+        lua_setfield(L, err, "url");
+    }
+}
 
 /* Pushes "body.new_password: ensure this value ..." from the first entry of
  * FastAPI's 422 detail list; returns 0 (pushing nothing) when it has none. */
@@ -118,20 +130,9 @@ static void lift_fields(lua_State *L, int err, int json) {
     }
 }
 
-/* Pushes an error of `kind` carrying the whole response. json is the index
- * of the redacted decoded body, or 0. `what` (may be NULL) is the message;
- * without it the message explains the status. */
-static void push_response_error(lua_State *L, const tf_request *req, tf_kind kind, long status,
-                                 const char *reason, int headers, const char *body, size_t len,
-                                 int json, const char *what) {
-    int err, rewritten;
-    tf_error_push(L, kind, req->op->name, "http %d", (int)status);
-    err = lua_gettop(L);
-    set_integer(L, err, "status", status);
-    tf_redact_json(L, req, headers); /* a header may echo the request, too */
-    lua_pushvalue(L, headers);
-    lua_setfield(L, err, "headers");
-    rewritten = json && tf_redact_json(L, req, json);
+/* Sets err.body, err.json and the lifted fields from the redacted response. */
+static void set_body(lua_State *L, const tf_request *req, int err, const char *body, size_t len, int json) {
+    int rewritten = json && tf_redact_json(L, req, json);
     if (json) {
         lua_pushvalue(L, json);
         lua_setfield(L, err, "json");
@@ -152,21 +153,49 @@ static void push_response_error(lua_State *L, const tf_request *req, tf_kind kin
         tf_push_redacted(L, req, body, len);
     }
     lua_setfield(L, err, "body");
+}
+
+/* Pushes an error of `kind` carrying the whole response. json is the index
+ * of the decoded body, or 0. `what` (may be NULL) is the message; without it
+ * the message explains the status. A call with a secret too short to be
+ * told from ordinary words (a 5-letter password) gets none of the API's
+ * text: no body, json, detail, error or error_description, and a message
+ * that says so. */
+static void push_response_error(lua_State *L, const tf_request *req, tf_kind kind, long status,
+                                 const char *reason, int headers, const char *body, size_t len,
+                                 int json, const char *what) {
+    int err, withheld = tf_has_short_secret(req);
+    tf_error_push(L, kind, req->op->name, "http %d", (int)status);
+    err = lua_gettop(L);
+    set_integer(L, err, "status", status);
+    set_request_place(L, req, err);
+    tf_redact_headers(L, req, headers); /* a header may echo the request, too */
+    lua_pushvalue(L, headers);
+    lua_setfield(L, err, "headers");
+    if (!withheld) set_body(L, req, err, body, len, json);
     lua_pushboolean(L, kind != TF_RESPONSE && tf_retry_status(status));
     lua_setfield(L, err, "retryable");
 
     if (what) lua_pushfstring(L, "invalid response (http %d): %s", (int)status, what);
+    else if (withheld)
+        lua_pushfstring(L, "http %d: the server's explanation was withheld (a secret of this call is "
+                           "shorter than %d characters)", (int)status, TF_SHORT_SECRET);
     else {
         size_t n;
         const char *text;
+        /* Redacted before it is cut (no secret half shown), and again
+         * after: a control character turned into a space may spell a
+         * secret that holds one. */
         push_explanation(L, err, status, reason);
         text = lua_tolstring(L, -1, &n);
         tf_push_redacted(L, req, text ? text : "", text ? n : 0);
         text = lua_tolstring(L, -1, &n);
         push_one_line(L, text, n);
+        text = lua_tolstring(L, -1, &n);
+        tf_push_redacted(L, req, text, n);
         lua_pushfstring(L, "http %d: %s", (int)status, lua_tostring(L, -1));
-        lua_replace(L, -4);
-        lua_pop(L, 2);
+        lua_replace(L, -5);
+        lua_pop(L, 3);
     }
     lua_setfield(L, err, "message");
 }
@@ -271,6 +300,7 @@ void tf_map_failure(lua_State *L, const tf_request *req, const tf_response *res)
     tf_error_push(L, res->kind, req->op->name, "%s: %s",
                   labels[res->kind] ? labels[res->kind] : "error", lua_tostring(L, -1));
     lua_remove(L, -2);
+    set_request_place(L, req, lua_gettop(L));
     set_integer(L, lua_gettop(L), "curl_code", res->code);
     lua_pushboolean(L, res->kind == TF_TIMEOUT || res->kind == TF_NETWORK);
     lua_setfield(L, -2, "retryable");

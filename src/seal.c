@@ -21,6 +21,7 @@
 #define TAG_LEN 16
 #define HEAD_LEN (1 + ID_LEN + NONCE_LEN)
 #define MAX_KEYS 16
+#define MAX_PLAIN (16 * 1024 * 1024)
 
 typedef struct {
     unsigned char key[KEY_LEN], id[ID_LEN];
@@ -81,57 +82,115 @@ static int gcm(int encrypt, const seal_key *k, const unsigned char *nonce, const
     return ok;
 }
 
+/* Pushes the blob sealing len bytes at plain with keys[0]. */
+static void push_sealed(lua_State *L, const seal_key *key, const char *plain, size_t len,
+                        const char *context, size_t ctx_len) {
+    /* Scratch memory the garbage collector owns: nothing leaks if Lua raises. */
+    unsigned char *blob = lua_newuserdata(L, HEAD_LEN + len + TAG_LEN);
+    blob[0] = VERSION;
+    memcpy(blob + 1, key->id, ID_LEN);
+    if (RAND_bytes(blob + 1 + ID_LEN, NONCE_LEN) != 1) luaL_error(L, "tfauth: no randomness for a nonce");
+    if (!gcm(1, key, blob + 1 + ID_LEN, blob, HEAD_LEN, context, ctx_len, (const unsigned char *)plain,
+             len, blob + HEAD_LEN, blob + HEAD_LEN + len))
+        luaL_error(L, "tfauth: AES-256-GCM failed");
+    lua_pushlstring(L, (const char *)blob, HEAD_LEN + len + TAG_LEN);
+    lua_remove(L, -2);
+}
+
 /* core.seal(keys, plaintext[, context]) -> blob */
 static int seal(lua_State *L) {
     seal_key keys[MAX_KEYS];
     size_t len, ctx_len = 0;
     const char *plain, *context;
-    unsigned char *blob;
     read_keys(L, 1, "seal", keys);
     plain = luaL_checklstring(L, 2, &len);
     context = luaL_optlstring(L, 3, "", &ctx_len);
-    if (len > 16 * 1024 * 1024) return tf_argerror(L, "seal", "plaintext", "is larger than 16 MiB");
-    /* Scratch memory the garbage collector owns: nothing leaks if Lua raises. */
-    blob = lua_newuserdata(L, HEAD_LEN + len + TAG_LEN);
-    blob[0] = VERSION;
-    memcpy(blob + 1, keys[0].id, ID_LEN);
-    if (RAND_bytes(blob + 1 + ID_LEN, NONCE_LEN) != 1) return luaL_error(L, "tfauth: no randomness for a nonce");
-    if (!gcm(1, &keys[0], blob + 1 + ID_LEN, blob, HEAD_LEN, context, ctx_len, (const unsigned char *)plain,
-             len, blob + HEAD_LEN, blob + HEAD_LEN + len))
-        return luaL_error(L, "tfauth: AES-256-GCM failed");
-    lua_pushlstring(L, (const char *)blob, HEAD_LEN + len + TAG_LEN);
+    if (len > MAX_PLAIN) return tf_argerror(L, "seal", "plaintext", "is larger than 16 MiB");
+    push_sealed(L, &keys[0], plain, len, context, ctx_len);
     return 1;
+}
+
+static int encode_salted(lua_State *L) {
+    tf_json_encode_salted(L);
+    return 1;
+}
+
+/* core.seal_json(keys, value[, context]) -> blob: value as a JSON text,
+ * salted (json.c), sealed; the text is never handed back. */
+static int seal_json(lua_State *L) {
+    seal_key keys[MAX_KEYS];
+    size_t len, ctx_len = 0;
+    const char *plain, *context;
+    read_keys(L, 1, "seal_json", keys);
+    luaL_checkany(L, 2);
+    context = luaL_optlstring(L, 3, "", &ctx_len);
+    lua_pushcfunction(L, encode_salted);
+    lua_pushvalue(L, 2);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK)
+        return tf_argerror(L, "seal_json", "value", "cannot be written as JSON: %s",
+                           lua_isstring(L, -1) ? lua_tostring(L, -1) : "?");
+    plain = lua_tolstring(L, -1, &len);
+    if (len > MAX_PLAIN) return tf_argerror(L, "seal_json", "value", "is larger than 16 MiB as JSON");
+    push_sealed(L, &keys[0], plain, len, context, ctx_len);
+    return 1;
+}
+
+/* Opens the blob at 2 with the keys at 1 and the context at 3: returns the
+ * plaintext (in a userdata pushed on the stack, *len bytes), or NULL having
+ * pushed nil and why. */
+static const char *open_sealed(lua_State *L, const char *op, size_t *plain_len) {
+    seal_key keys[MAX_KEYS];
+    size_t len, ctx_len = 0;
+    const unsigned char *blob;
+    const char *context;
+    unsigned char *plain;
+    int n = read_keys(L, 1, op, keys), i;
+    blob = (const unsigned char *)luaL_checklstring(L, 2, &len);
+    context = luaL_optlstring(L, 3, "", &ctx_len);
+    if (len < HEAD_LEN + TAG_LEN || blob[0] != VERSION) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "not a sealed blob");
+        return NULL;
+    }
+    for (i = 0; i < n && memcmp(keys[i].id, blob + 1, ID_LEN) != 0; i++) {}
+    if (i == n) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "sealed with a key not in the list");
+        return NULL;
+    }
+    *plain_len = len - HEAD_LEN - TAG_LEN;
+    plain = lua_newuserdata(L, *plain_len + 16);
+    if (!gcm(0, &keys[i], blob + 1 + ID_LEN, blob, HEAD_LEN, context, ctx_len, blob + HEAD_LEN, *plain_len,
+             plain, (unsigned char *)blob + len - TAG_LEN)) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "changed, or sealed for another context");
+        return NULL;
+    }
+    return (const char *)plain;
 }
 
 /* core.open(keys, blob[, context]) -> plaintext, or nil and why */
 static int open_blob(lua_State *L) {
-    seal_key keys[MAX_KEYS];
-    size_t len, ctx_len = 0, plain_len;
-    const unsigned char *blob;
-    const char *context;
-    unsigned char *plain;
-    int n = read_keys(L, 1, "open", keys), i;
-    blob = (const unsigned char *)luaL_checklstring(L, 2, &len);
-    context = luaL_optlstring(L, 3, "", &ctx_len);
-    lua_pushnil(L);
-    if (len < HEAD_LEN + TAG_LEN || blob[0] != VERSION) {
-        lua_pushliteral(L, "not a sealed blob");
-        return 2;
-    }
-    for (i = 0; i < n && memcmp(keys[i].id, blob + 1, ID_LEN) != 0; i++) {}
-    if (i == n) {
-        lua_pushliteral(L, "sealed with a key not in the list");
-        return 2;
-    }
-    plain_len = len - HEAD_LEN - TAG_LEN;
-    plain = lua_newuserdata(L, plain_len + 16);
-    if (!gcm(0, &keys[i], blob + 1 + ID_LEN, blob, HEAD_LEN, context, ctx_len, blob + HEAD_LEN, plain_len,
-             plain, (unsigned char *)blob + len - TAG_LEN)) {
+    size_t len;
+    const char *plain = open_sealed(L, "open", &len);
+    if (!plain) return 2;
+    lua_pushlstring(L, plain, len);
+    return 1;
+}
+
+/* core.open_json(keys, blob[, context]) -> the value seal_json sealed (or a
+ * JSON text seal sealed), decoded from the opened bytes without making them
+ * a Lua string; or nil and why. */
+static int open_json(lua_State *L) {
+    size_t len;
+    const char *plain = open_sealed(L, "open_json", &len);
+    if (!plain) return 2;
+    if (!tf_json_decode_salted(L, plain, len)) {
         lua_pushnil(L);
-        lua_pushliteral(L, "changed, or sealed for another context");
+        lua_pushliteral(L, "not JSON");
         return 2;
     }
-    lua_pushlstring(L, (const char *)plain, plain_len);
+    tf_json_integerize(L, -1);
     return 1;
 }
 
@@ -140,4 +199,8 @@ void tf_open_seal(lua_State *L, int module) {
     lua_setfield(L, module, "seal");
     lua_pushcfunction(L, open_blob);
     lua_setfield(L, module, "open");
+    lua_pushcfunction(L, seal_json);
+    lua_setfield(L, module, "seal_json");
+    lua_pushcfunction(L, open_json);
+    lua_setfield(L, module, "open_json");
 }

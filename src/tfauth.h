@@ -3,8 +3,10 @@
  * calls between files form no cycle).
  *
  *   core.c       luaopen_tfauth_core: calls one opener per concern, nothing else
- *   client.c     the client userdata and its methods
+ *   bridge.c     for transports written in Lua: client:prepare, prepare_fetch, map,
+ *                core.retry_wait (the libcurl path's request, answer and retries)
  *   fetch.c      client:fetch: GET of a JSON document at an absolute URL
+ *   client.c     the client userdata, its configuration and its calls
  *   hooks.c      before_request, after_success, after_error
  *   request.c    Lua parameters -> tf_request (validation, URL, headers, JSON body)
  *   response.c   status, headers, body -> result table or error
@@ -17,12 +19,20 @@
  *   redact.c     keeping secrets out of everything a caller can see
  *   ops.c        the six operations as data
  *   check.c      value checks shared by config and calls (check.h)
+ *   url.c        percent-encoding of a URL's parts (RFC 3986)
  *   json.c       the floor: JSON through the private lua-cjson instance
  *   luax.c       the floor: small Lua helpers (table copies)
  *   error.c      the floor: the one error constructor and tfauth.Error
  *   buf.c        the floor: a growable byte buffer
  *   b64url.c     the floor: base64url decoding
  *   compat.h     the Lua 5.1-5.4 / LuaJIT shim
+ *
+ * libcurl is the transport's: only the files on the next line include
+ * curl/curl.h (lint checks it). check.c parses URLs with curl_url, so that
+ * what is accepted is what the transport will send to; retry.c reads an HTTP
+ * date (Retry-After) with curl_getdate. Nothing else reaches libcurl, and
+ * request building never reaches into a transport.
+ *   libcurl: transport_curl.c check.c retry.c
  */
 #ifndef TFAUTH_H
 #define TFAUTH_H
@@ -42,6 +52,10 @@ int tf_buf_reserve(tf_buf *b, size_t extra); /* 0 ok, -1 out of memory */
 int tf_buf_add(tf_buf *b, const char *s, size_t n);
 int tf_buf_addstr(tf_buf *b, const char *s);
 void tf_buf_free(tf_buf *b);
+
+/* url.c: percent-encodes s into b (RFC 3986: unreserved characters kept).
+ * 0 ok, -1 out of memory. */
+int tf_url_escape(tf_buf *b, const char *s, size_t len);
 
 /* ---- base64url (b64url.c) ---------------------------------------------- */
 /* Decodes s into out (room for len * 3 / 4 + 1 bytes).
@@ -118,6 +132,7 @@ void tf_op_get(tf_op *op, const char *name);
 #define TF_MAX_HEADERS 64
 #define TF_MAX_SECRETS 8
 #define TF_MAX_VALUE_BYTES 16384 /* any one parameter, header or bearer */
+#define TF_MAX_TIMEOUT_MS 86400000L /* one day: timeout_ms, connect_timeout_ms */
 
 typedef struct {
     const char *name, *value;
@@ -192,6 +207,15 @@ typedef struct {
 
 void tf_open_client(lua_State *L, int module);
 void tf_open_fetch(lua_State *L, int module);
+void tf_open_bridge(lua_State *L, int module);
+/* client.c: the client at stack index 1 (raises when it is not one). */
+tf_client *tf_check_client(lua_State *L);
+/* The same, raising an `argument` error for op when it is closed or, with
+ * idle, busy with another request. */
+tf_client *tf_usable_client(lua_State *L, const char *op, int idle);
+/* fetch.c: checks client:fetch's arguments (url at 2, name at 3) and fills
+ * op and req as a GET of that URL; the strings stay on the stack. */
+tf_client *tf_fetch_request(lua_State *L, tf_op *op, tf_request *req);
 void tf_open_jwt(lua_State *L, int module);
 void tf_open_jws(lua_State *L, int module);
 void tf_open_seal(lua_State *L, int module);
@@ -218,12 +242,20 @@ void tf_push_headers(lua_State *L, const tf_buf *pairs);
 const char *tf_header_find(const tf_buf *pairs, const char *name);
 
 /* redact.c */
-/* Pushes text with every secret of req (may be NULL), and anything shaped
- * like a JWT, replaced by [REDACTED]. */
+/* Pushes text with every secret of req (may be NULL) of 4 bytes or more, in
+ * any form (as sent, JSON-escaped, percent-encoded, HTML-escaped), and
+ * anything shaped like a JWT, replaced by [REDACTED]. */
 void tf_push_redacted(lua_State *L, const tf_request *req, const char *text, size_t len);
 /* Redacts, in place, a decoded JSON value at idx: echoed input, secret-named
  * keys, secret values inside strings. Returns whether anything changed. */
 int tf_redact_json(lua_State *L, const tf_request *req, int idx);
+/* The same for a table of response headers, where a secret of any length
+ * is redacted: a short one is not withheld with the body. */
+int tf_redact_headers(lua_State *L, const tf_request *req, int idx);
+/* Secrets shorter than this many characters cannot be told from ordinary
+ * words: when a call has one, the API's text is withheld from its errors. */
+#define TF_SHORT_SECRET 8
+int tf_has_short_secret(const tf_request *req);
 
 /* hooks.c: each returns 1, or 0 with the error on top of the stack. */
 int tf_hook_before(lua_State *L, int config, tf_request *req);
@@ -246,5 +278,10 @@ int tf_json_decode(lua_State *L, const char *s, size_t len); /* pushes value; 0 
  * JSON's 300 reads as 300, not 300.0. */
 void tf_json_integerize(lua_State *L, int idx);
 void tf_push_json_null(lua_State *L);
+/* A JSON text that tfauth writes and reads back (a sealed session): the value
+ * on top becomes the text [salt, value] on top (raises); decoding one pushes
+ * the value (a text without the salt, the value itself), or returns 0. */
+void tf_json_encode_salted(lua_State *L);
+int tf_json_decode_salted(lua_State *L, const char *s, size_t len);
 
 #endif

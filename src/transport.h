@@ -31,7 +31,4 @@ void tf_transport_free(tf_transport *t);
  * and the response is marked truncated. */
 const tf_response *tf_transport_perform(tf_transport *t, const tf_request *req, size_t max_body);
 
-/* Percent-encodes s into b (libcurl's escaping). 0 ok, -1 out of memory. */
-int tf_url_escape(tf_buf *b, const char *s, size_t len);
-
 #endif

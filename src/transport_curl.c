@@ -32,15 +32,6 @@ const char *tf_transport_version(void) {
     return curl_version_info(CURLVERSION_NOW)->version;
 }
 
-int tf_url_escape(tf_buf *b, const char *s, size_t len) {
-    char *escaped = curl_easy_escape(NULL, s, (int)len);
-    int rc;
-    if (!escaped) return -1;
-    rc = tf_buf_addstr(b, escaped);
-    curl_free(escaped);
-    return rc;
-}
-
 /* ---- collecting the response ------------------------------------------------ */
 
 static size_t on_body(char *data, size_t size, size_t n, void *ud) {

@@ -51,6 +51,8 @@ tfauth gate demo: nginx (2 workers) with tfauth.gate, on loopback
                 $url/admin/    (the admin page: realm role "admin" only)
   sign in as    admin / admin-Secret-3   (has the admin role)
                 alice / alice-Secret-1   (no admin role: the admin page answers 403)
+  account       $url/account/password (change password), $url/login/reset (forgot password),
+                $url/logout (sign out), $url/reports/ (auth_request, admin only)
   metrics       $url/metrics   (Prometheus text; loopback only)
   bearer        TOKEN=\$(curl -s -H 'content-type: application/json' \\
                   -d '{"user":"alice","password":"alice-Secret-1"}' $backend/api/iam/login \\

@@ -282,6 +282,10 @@ openresty.Client.session = session_of
 -- @field problem for `argument` errors: what is wrong with it, without the field (the
 -- message is "argument '<field>': <problem>"), for a caller that names its own field path
 -- @field status the HTTP status, when a response arrived
+-- @field method the request's method ("POST"), on every error of a call that was sent
+-- (`http`, `validation`, `response`, `timeout`, `network`, `tls`)
+-- @field url the request's URL without its query or fragment (`reset_password` puts the
+-- user name in the query), on the same errors
 -- @field headers the response headers, names lower-cased
 -- @field body the response body, capped and redacted
 -- @field json the decoded body, when it was JSON

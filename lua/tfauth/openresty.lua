@@ -84,6 +84,7 @@ function openresty.subrequest()
     if name:lower() ~= "content-length" or req.method == "GET" then ngx.req.clear_header(name) end
   end
   for name, value in pairs(req.headers) do ngx.req.set_header(name, value) end
+  ngx.ctx.dispatched = true -- the caller's ctx: the location is the documented one
   ngx.var.tfauth_url = dialled(req.url)
   -- An undeclared variable reads as nil (1.0 configurations lack it).
   if ngx.var.tfauth_host ~= nil then ngx.var.tfauth_host = url_host(req.url) or "" end
@@ -142,14 +143,41 @@ local LABELS = { timeout = "timeout", network = "network error", tls = "TLS hand
 
 -- The subrequest's answer, as outcome() gives it, with a bare 502 from an
 -- https URL that refused its handshake reported as `tls`.
-local function answer_of(res, url)
+-- A subrequest that never ran subrequest() (ctx.dispatched unset) was
+-- answered by nginx itself: the location is missing or not the documented
+-- one ("location": nothing reached the auth API, whatever the status says).
+local function answer_of(res, url, ctx)
+  if not ctx.dispatched then return nil, "location", {} end
   local status, failure, headers = outcome(res)
   if failure == "network" and url:sub(1, 8) == "https://" and handshake_refused(url) then failure = "tls" end
   return status, failure, headers
 end
 
+-- Locations already said to be missing in this worker's log.
+local said_missing = {}
+
+--- The fix for a transport location that nginx answers itself, as logged.
+openresty.LOCATION_FIX = "declare it as docs/openresty.md shows: location = %s { internal; set $tfauth_url \"\"; "
+  .. "set $tfauth_host \"\"; rewrite_by_lua_block { require(\"tfauth.openresty\").subrequest() } "
+  .. "proxy_pass $tfauth_url; ... }"
+
+-- A subrequest nginx answered itself: logged once per worker, with the fix.
+local function location_error(location, url, res, operation, attempts)
+  if not said_missing[location] then
+    said_missing[location] = true
+    ngx.log(ngx.ERR, "tfauth: the nginx location ", location, " did not reach the auth API (nginx answered ",
+      res.status, " itself: its rewrite_by_lua never ran): it is missing or not the documented one; ",
+      openresty.LOCATION_FIX:format(location))
+  end
+  return Error.new("network", ("network error: the nginx location %s answered %d itself, nothing reached %s "
+    .. "(the location is missing or not the documented one; see the error log)")
+    :format(location, res.status, url:match("^%a+://[^/]+")), { operation = operation, retryable = false,
+      attempts = attempts })
+end
+
 -- The error for a subrequest that got no answer (failure: a kind).
-local function transport_error(failure, url, res, operation, attempts)
+local function transport_error(failure, url, res, operation, attempts, location)
+  if failure == "location" then return location_error(location, url, res, operation, attempts) end
   local origin = url:match("^%a+://[^/]+")
   if failure == "tls" then
     return Error.new(failure, ("%s: nginx refused the certificate or handshake of %s (status %d; see its error log)")
@@ -170,14 +198,14 @@ function openresty.call(client, location, operation, params, overrides)
   local started, attempts = ngx.now(), 0
   while true do
     attempts = attempts + 1
-    local res = ngx.location.capture(location, {
-      method = ngx.HTTP_POST, body = req.body or "", ctx = { tfauth_request = req },
-    })
-    local status, failure, headers = answer_of(res, req.url)
+    local ctx = { tfauth_request = req }
+    local res = ngx.location.capture(location, { method = ngx.HTTP_POST, body = req.body or "", ctx = ctx })
+    local status, failure, headers = answer_of(res, req.url, ctx)
+    if failure == "location" then error(transport_error(failure, req.url, res, req.operation, attempts, location)) end
     local wait = core.retry_wait(req.retry, attempts - 1, (ngx.now() - started) * 1000, failure,
       status, status and header_value(headers, "retry-after"))
     if not wait then
-      if failure then error(transport_error(failure, req.url, res, req.operation, attempts)) end
+      if failure then error(transport_error(failure, req.url, res, req.operation, attempts, location)) end
       local ok, result = pcall(client.map, client, req, status, headers, res.body)
       if ok then return result end
       result.attempts = attempts
@@ -197,9 +225,10 @@ end
 -- @treturn string the body as sent
 function openresty.fetch(client, location, url, name)
   local req = client:prepare_fetch(url, name)
-  local res = ngx.location.capture(location, { method = ngx.HTTP_GET, ctx = { tfauth_request = req } })
-  local status, failure, headers = answer_of(res, url)
-  if failure then error(transport_error(failure, url, res, req.operation, 1)) end
+  local ctx = { tfauth_request = req }
+  local res = ngx.location.capture(location, { method = ngx.HTTP_GET, ctx = ctx })
+  local status, failure, headers = answer_of(res, url, ctx)
+  if failure then error(transport_error(failure, url, res, req.operation, 1, location)) end
   return client:map(req, status, headers, res.body), res.body
 end
 

@@ -18,7 +18,9 @@ Test control lives under /_test (never part of the contract):
                                 answer: status, body, content_type, headers,
                                 delay_ms; faults: close_after_bytes,
                                 stall_body_ms, chunked, close_without_answer;
-                                listener (only on that listener); see play()
+                                listener (only on that listener); echo: a field
+                                of the request's JSON body spelt into the answer
+                                (see echoed())
   POST /_test/config            access_ttl / refresh_ttl in seconds; refresh_delay_ms:
                                 the real refresh's answer, made, is sent that much later
   GET  /_test/resets            the password resets recorded
@@ -56,12 +58,14 @@ import base64
 import copy
 import datetime
 import hashlib
+import html
 import json
 import os
 import signal
 import socket
 import ssl
 import time
+import urllib.parse
 import uuid
 from typing import Optional
 
@@ -367,6 +371,8 @@ def change_password(body: ChangePassword, x_org: str = Header(...),
         raise HTTPException(status_code=403, detail="Not a member of this organisation")
     if user["password"] != body.current_password:
         raise HTTPException(status_code=400, detail="Invalid current password")
+    if len(body.new_password) < 8:  # Keycloak's password policy: its 422
+        raise HTTPException(status_code=422, detail="Password policy not met: at least 8 characters")
     user["password"] = body.new_password
     return {}
 
@@ -500,6 +506,31 @@ async def drop_connection(send):
     cycle.disconnected = True
 
 
+def echoed(answer, request_body):
+    """An answer that echoes a field of the request, as careless servers do.
+
+    answer["echo"] names a field of the request's JSON body (its value: "" if
+    absent); in answer["body"], {raw}, {json} (JSON-escaped, UTF-8 kept),
+    {json_ascii} (\\uXXXX for all but ASCII), {percent} (%XX), {form} (+ for
+    a space) and {html} (&lt; &quot; &#x27;) become that value so spelt. With
+    echo_in = "detail", the result is FastAPI's {"detail": ...} JSON text.
+    """
+    if "echo" not in answer:
+        return answer
+    try:
+        value = str(json.loads(request_body or b"{}").get(answer["echo"], ""))
+    except ValueError:
+        value = ""
+    forms = {"raw": value, "json": json.dumps(value, ensure_ascii=False)[1:-1],
+             "json_ascii": json.dumps(value)[1:-1], "percent": urllib.parse.quote(value, safe=""),
+             "form": urllib.parse.quote_plus(value), "html": html.escape(value, quote=True)}
+    text = answer.get("body", "")
+    for name, spelt in forms.items():
+        text = text.replace("{" + name + "}", spelt)
+    answer = dict(answer, body=json.dumps({"detail": text}) if answer.get("echo_in") == "detail" else text)
+    return answer
+
+
 async def play(answer, send):
     """Sends a canned answer, fault injection included.
 
@@ -577,7 +608,7 @@ class Recorder:
             queue = STATE.scripts.get(path) or []
             for i, answer in enumerate(queue):
                 if answer.get("listener") in (None, self.name):
-                    return await play(queue.pop(i), send)
+                    return await play(echoed(queue.pop(i), body), send)
         delivered = False
 
         async def replay():

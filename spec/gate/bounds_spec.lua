@@ -56,7 +56,7 @@ end, { TFAUTH_SESSION = "{ max_per_user = 2, idle_timeout = 3, max_lifetime = 6 
 
 support.suite("tfauth.gate with a full session store #nginx", function(t)
   it("answers a sign-in 503 with one line naming the dict, and signs nobody out", function()
-    local jars, status, body = {}, nil, nil
+    local jars, status, body, _ = {}, nil, nil, nil
     for i = 1, 40 do
       jars[i] = os.tmpname()
       status, _, body = login_to(t, jars[i], i % 2 == 0 and "alice" or "bob")

@@ -4,6 +4,7 @@ local cjson = require "cjson"
 local h = require "spec.helper"
 
 local sh = h.sh
+local unpack = table.unpack or unpack
 local support = {}
 
 support.has_jwks = pcall(require, "tfauth.jwks")
@@ -23,8 +24,9 @@ end
 function support.log_of(prefix) return sh("cat " .. prefix .. "/logs/error.log") end
 
 -- The run.sh'd nginx.conf of a running prefix, with `edit` applied, started
--- in the foreground: nginx's exit status and what it printed.
-function support.start_with(prefix, edit)
+-- in the foreground: nginx's exit status and what it printed; while it runs,
+-- during(url, dir) when given (its results follow the output).
+function support.start_with(prefix, edit, during)
   local dir = sh("mktemp -d"):gsub("%s+$", "")
   sh(("mkdir -p %s/logs %s/tmp %s/conf"):format(dir, dir, dir))
   local conf = sh(("cat %s/conf/nginx.conf"):format(prefix)):gsub(prefix:gsub("%p", "%%%0"), dir)
@@ -37,8 +39,13 @@ function support.start_with(prefix, edit)
   f:write(conf)
   f:close()
   local out = sh(("timeout 30 nginx -p %s -c conf/nginx.conf 2>&1; echo \"rc=$?\""):format(dir))
+  local results = {}
+  if during and out:find("rc=0", 1, true) then
+    results = { pcall(during, "http://127.0.0.1:" .. port, dir) }
+  end
   sh(("kill $(cat %s/nginx.pid 2>/dev/null) 2>/dev/null; sleep 0.1; rm -rf %s"):format(dir, dir))
-  return out
+  if results[1] == false then error(results[2], 0) end
+  return out, select(2, unpack(results))
 end
 
 --- describe(name) around body(t), with the gate's nginx started once for the
@@ -69,7 +76,12 @@ function support.suite(name, body, more_env)
       local settings = { TFAUTH_ISSUER = support.issuer or "", TFAUTH_LOGIN_RATE = "1000r/s",
         TFAUTH_LOGIN_BURST = "1000" }
       for k, v in pairs(more_env or {}) do settings[k] = v end
-      t.url, t.stop, t.prefix = h.start_nginx { workers = 2, skew = 30, env = settings }
+      -- The test CA, not the system's bundle: nginx takes seconds to load that one
+      -- (in each context naming it: here and in every start_with), and these
+      -- nginx talk to the plain-http backend only.
+      local certs = os.getenv("TFAUTH_TEST_CERTS")
+      t.url, t.stop, t.prefix = h.start_nginx { workers = 2, skew = 30, ca_file = certs and certs .. "/ca.pem",
+        env = settings }
     end)
     teardown(function() t.stop() end)
     before_each(function()

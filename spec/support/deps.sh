@@ -43,16 +43,33 @@ for g in "$@"; do
   read -r -a more <<<"$(echo ${group[$g]})"
   packages+=("${more[@]}")
 done
+# The browser suite's accessibility checker, axe-core from the npm registry
+# (test only, pinned by spec/browser/package-lock.json): Debian's nodejs and
+# npm only when node or npm are absent (any node >= 18 will do).
+npm_wanted=""
+for g in "$@"; do [ "$g" = test ] && npm_wanted=1; done
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-if [ "$(id -u)" -ne 0 ]; then
-  echo "tfauth: missing Debian packages (run as root, or install them): ${missing[*]}" >&2
-  exit 1
+if [ -n "$npm_wanted" ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then missing+=(nodejs npm); fi
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "tfauth: missing Debian packages (run as root, or install them): ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "tfauth: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-echo "tfauth: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ -n "$npm_wanted" ]; then
+  browser=$(cd "$(dirname "$0")/../browser" && pwd)
+  # npm ci: exactly the lock file's versions and checksums; again only when the lock changed.
+  if ! [ -f "$browser/node_modules/axe-core/axe.min.js" ] \
+      || ! [ "$browser/node_modules/.tfauth-lock" -nt "$browser/package-lock.json" ]; then
+    (cd "$browser" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) \
+      || { echo "tfauth: npm ci failed in spec/browser (axe-core)" >&2; exit 1; }
+    touch "$browser/node_modules/.tfauth-lock"
+  fi
+fi

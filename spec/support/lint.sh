@@ -10,7 +10,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 targets=("lua5.4 src/*.c fuzz/*.c" "lua5.3 src/*.c" "lua5.2 src/*.c" "lua5.1 src/*.c" "luajit src/*.c")
 rockspecs=(tfauth-*.rockspec)
-echo "1..$((1 + ${#targets[@]} + ${#rockspecs[@]} + 5))"
+echo "1..$((1 + ${#targets[@]} + ${#rockspecs[@]} + 6))"
 out=$(luacheck --no-color --formatter plain lua spec examples bench 2>&1)
 if [ $? -eq 0 ]; then echo "ok 1 - luacheck: lua/ spec/ examples/ bench/ clean"
 else echo "not ok 1 - luacheck"; echo "$out" | sed 's/^/# /'; fi
@@ -100,3 +100,17 @@ else
   awk '/contains a loop/ { if (l) print l; l = "# loop:"; next } { sub(/^tsort: /, ""); l = l " " $0 }
        END { if (l) print l }' "$tmp/tsort.log" | sort -u
 fi
+n=$((n + 1))
+# libcurl is the transport's: only the files src/tfauth.h's map lists on its
+# "libcurl:" line may include curl/curl.h (directly; a header that does
+# counts for every file including it).
+allowed=$(sed -n 's|^ \*   libcurl: ||p' src/tfauth.h)
+using=$(grep -l '#include <curl/curl.h>' src/*.c src/*.h | xargs -n1 basename | sort)
+for h in $(grep -l '#include <curl/curl.h>' src/*.h | xargs -rn1 basename); do
+  using="$using $(grep -l "#include \"$h\"" src/*.c src/*.h | xargs -rn1 basename)"
+done
+extra=$(for f in $using; do grep -qw -- "$f" <<<"$allowed" || echo "$f"; done | sort -u)
+if [ -z "$allowed" ]; then echo "not ok $n - src/tfauth.h's map has no \"libcurl:\" line"
+elif [ -z "$extra" ]; then echo "ok $n - only the files src/tfauth.h lists include curl/curl.h ($allowed)"
+else echo "not ok $n - files include curl/curl.h that src/tfauth.h's \"libcurl:\" line does not list:" $extra; fi
+

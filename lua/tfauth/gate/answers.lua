@@ -3,6 +3,7 @@
 -- @module tfauth.gate.answers
 local json = require("cjson").new()
 local request = require "tfauth.gate.request"
+local pages = require "tfauth.gate.pages"
 
 local answers = {}
 
@@ -22,10 +23,31 @@ function answers.reply(status, body)
 end
 local reply = answers.reply
 
---- 503 `{"error": "unavailable"}`, with `what` and `err` in the error log.
-function answers.unavailable(what, err)
+--- 503 `{"error": "unavailable"}` with `Retry-After`, or the 503 page for a
+-- browser's navigation (given the state); `what` and `err` in the error log.
+function answers.unavailable(what, err, state)
   ngx.log(ngx.ERR, "tfauth: ", what, " unavailable: ", tostring(err))
+  if state and request.from_browser(true) then return pages.unavailable(state) end
+  ngx.header["Retry-After"] = tostring(pages.RETRY_AFTER)
   return reply(503, { error = "unavailable" })
+end
+
+--- 500 for a location whose configuration is wrong: the error page for a
+-- browser's navigation, else `{"error": "misconfigured"}` (never nginx's bare page).
+function answers.misconfigured(state)
+  if request.from_browser(true) then return pages.error(state) end
+  return reply(500, { error = "misconfigured" })
+end
+
+--- 403 for a signed-in user the rules refuse (`who`: their identity): the
+-- 403 page for a browser's navigation, else `{"error": detail}` (and
+-- `WWW-Authenticate` for insufficient_scope).
+function answers.forbidden(state, detail, who)
+  if detail == "insufficient_scope" then
+    if request.from_browser(true) then return pages.forbidden(state, who) end
+    answers.www_authenticate("insufficient_scope")
+  end
+  return reply(403, { error = detail })
 end
 
 --- Sets `WWW-Authenticate: Bearer realm="tfauth"`, with an error code if given.
@@ -49,12 +71,17 @@ end
 
 --- The answer to a request the gate did not let through: result
 -- ("unauthenticated", "forbidden", "unavailable"), its detail (an error
--- code, or what was unavailable), and why (for the log).
+-- code, or what was unavailable), and why (for the log; for forbidden, the
+-- identity refused). The subrequest of auth_request answers JSON: nginx
+-- shows its own page for it unless `error_page` names gate.signin() / gate.forbidden().
 function answers.refusal(state, result, detail, why, for_auth_request)
-  if result == "unavailable" then return answers.unavailable(detail, why) end
+  if result == "unavailable" then return answers.unavailable(detail, why, not for_auth_request and state or nil) end
   if result == "forbidden" then
-    if detail == "insufficient_scope" then answers.www_authenticate("insufficient_scope") end
-    return reply(403, { error = detail })
+    if for_auth_request then
+      if detail == "insufficient_scope" then answers.www_authenticate("insufficient_scope") end
+      return reply(403, { error = detail })
+    end
+    return answers.forbidden(state, detail, why)
   end
   if not for_auth_request and request.from_browser() then return answers.to_signin(state, detail) end
   if detail == "duplicate_cookie" then detail = nil end -- not an RFC 6750 error code

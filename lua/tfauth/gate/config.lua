@@ -45,6 +45,8 @@ local string_list = config.string_list
 local TOP = { server_url = "string", store = "table", keys = "table", skew = "number", cookie = "table",
   bearer = "table", login_url = "string", shared_dict = "string", public_origin = "string",
   nginx_location = "string", pass_access_token = "boolean", handoff = "string", session = "table" }
+config.TOP = TOP -- tfauth.gate.options adds its own keys
+
 local COOKIE = { secure = "boolean", same_site = "string", path = "string", domain = "string", name = "string" }
 local BEARER = { issuer = "string", audience = true, algorithms = "table", leeway = "number", jwks_url = "string",
   ttl = "number", min_refresh_interval = "number", tls = "table", timeout_ms = "number",

@@ -12,7 +12,11 @@
 --    }
 --
 -- then `guard(rules)` in `access_by_lua`, `auth_request(rules)`, `signin()`,
--- `login()`, `logout()` and `metrics()` in `content_by_lua` (docs/gate.md).
+-- `forbidden()`, `login()`, `logout()`, `reset_password()`,
+-- `change_password()` and `metrics()` in `content_by_lua` (docs/gate.md).
+-- A browser gets a page for every answer (the sign-in page, 403, the
+-- sign-out confirmation, 503, 500), branded and translated by `page`,
+-- `messages` and `templates`; APIs get JSON.
 --
 -- **Two ways in.** A session cookie: `login()` keeps the tokens server-side,
 -- in a `tfauth.store` (a `lua_shared_dict` for one node, Redis for many),
@@ -30,7 +34,8 @@
 -- The parts, each handed the one state object `init` builds: `config`
 -- (checks), `request` (origin, Accept, CSRF, cookies, scrubbing), `answers`,
 -- `pages`, `identity` (claims, rules, bearer tokens), `sessions`, `judge`,
--- `account` (login, logout), `metrics`.
+-- `account` (login, logout), `password` (reset, change), `options` (page,
+-- messages, templates, account, rules), `templates`, `metrics`.
 -- @module tfauth.gate
 local tfauth = require "tfauth"
 local lrucache = require "resty.lrucache" -- Debian's lua-resty-lrucache (with the lua module)
@@ -41,6 +46,8 @@ local pages = require "tfauth.gate.pages"
 local metrics = require "tfauth.gate.metrics"
 local judge = require "tfauth.gate.judge"
 local account = require "tfauth.gate.account"
+local gate_options = require "tfauth.gate.options"
+local password = require "tfauth.gate.password"
 local handoff = require "tfauth.gate.handoff"
 local sessions = require "tfauth.gate.sessions"
 
@@ -95,6 +102,9 @@ local function build(cfg)
   built.store = config.check_store(cfg.store, metrics.store_observer(built))
   built.store_name = cfg.store and cfg.store.name or "tfauth_sessions"
   built.client = client_of(cfg)
+  built.server_url = cfg.server_url:gsub("/+$", "")
+  gate_options.build(built, cfg)
+  if built.account then built.account_client = password.client_of(cfg) end
   built.sessions = assert(lrucache.new(SESSIONS_CACHED))
   if cfg.bearer ~= nil then
     built.bearer = config.check_bearer(cfg.bearer)
@@ -137,7 +147,11 @@ end
 -- `proxy_set_header`: cheaper; docs/gate.md, "Hand-off").
 -- @raise a message naming the key
 function gate.init(cfg)
-  state = build(cfg)
+  local ok, built = pcall(build, cfg)
+  -- Raised from here, level 0: the message's first line names the key, and
+  -- the traceback nginx prints starts at the caller's init_by_lua code.
+  if not ok then return error(tostring(built), 0) end
+  state = built
 end
 
 local function configured()
@@ -168,12 +182,17 @@ local IDENTITY_HEADERS = { { "X-Auth-Request-User", "user" }, { "X-Auth-Request-
 -- JSON `{"error": ...}`; 403 (`insufficient_scope`, or `cross_site_request`
 -- for a cookie-authenticated unsafe request from another origin); 503 when
 -- the session store or the key set is unavailable.
--- @tparam[opt] table rules `roles` (realm roles), `client_roles = { [client] = {...} }`:
+-- A rule table with a mistake, or a name init's `rules` lacks, gets every
+-- request 500 (the gate's page or JSON) and is logged once per worker.
+-- @tparam[opt] table|string rules `roles` (realm roles), `client_roles = { [client] = {...} }`:
 -- a request passes when it holds any one role listed; rules listing none let nobody in;
--- no rules: any valid user
+-- no rules: any valid user; a string: the rules of that name in init's `rules`
 function gate.guard(rules)
   local s = configured()
   request.scrub()
+  local checked, problem = gate_options.rules_of(s, rules)
+  if problem then return answers.misconfigured(s) end
+  rules = checked
   local result, via, who, why, cookies, at, stop = judge.request(s, rules)
   metrics.outcome(s, result, via)
   if result ~= "allowed" then return answers.refusal(s, result, who, why) end
@@ -202,9 +221,12 @@ end
 -- into 500). The subrequest cannot remove the client's headers from the main
 -- request: set every identity header, and `Cookie`, with `proxy_set_header`
 -- from the `auth_request_set` variables (docs/gate.md).
--- @tparam[opt] table rules as `guard`'s
+-- @tparam[opt] table|string rules as `guard`'s
 function gate.auth_request(rules)
   local s = configured()
+  local checked, problem = gate_options.rules_of(s, rules)
+  if problem then return answers.misconfigured(s) end
+  rules = checked
   local result, via, who, why = judge.request(s, rules)
   metrics.outcome(s, result, via)
   if result ~= "allowed" then return answers.refusal(s, result, who, why, true) end
@@ -217,15 +239,20 @@ function gate.auth_request(rules)
   return ngx.exit(ngx.HTTP_NO_CONTENT)
 end
 
---- For `error_page 401 = @signin` in a location guarded by `auth_request`, in
+--- For `error_page 401 500 = @signin` in a location guarded by `auth_request`, in
 -- the named location's `content_by_lua`: the guard's own answer to someone
--- unauthenticated. A `GET` whose `Accept` prefers `text/html` is redirected
+-- unauthenticated (and, for a 500, the gate's 500 page or JSON
+-- `{"error": "misconfigured"}` instead of nginx's bare page). A `GET` whose `Accept` prefers `text/html` is redirected
 -- (302) to `login_url?rd=<the original request URI, percent-encoded>`; anything
 -- else keeps the 401, with the `WWW-Authenticate` that `auth_request()` sent
 -- (nginx copies it onto the answer) and a JSON body `{"error": ...}`.
 function gate.signin()
   local s = configured()
   local challenge = ngx.header["WWW-Authenticate"]
+  -- auth_request's 401 always carries the gate's challenge; without one this
+  -- is `error_page 500`: the gate's 500 (rules with a mistake, or nginx's
+  -- answer to the subrequest's 503), never nginx's bare page.
+  if challenge == nil then return answers.misconfigured(s) end
   local detail = type(challenge) == "string" and challenge:find('error="invalid_token"', 1, true) and "invalid_token"
     or request.duplicate_cookie(s) and "duplicate_cookie" or nil
   return answers.refusal(s, "unauthenticated", detail)
@@ -245,10 +272,13 @@ gate.local_path = request.local_path
 -- `user`, `password`, optional `rd`): signs in at the auth API; on success a new
 -- session id in the cookie (`HttpOnly`, `Secure` unless `cookie.secure = false`,
 -- `SameSite`, `Path`) and 303 to `rd` when given (a local path, else `/`), or
--- 200 JSON `{"user": ...}`. Failures: 401 (wrong or missing credentials),
--- 403 (posted from another origin: `Origin`, or `Referer`, names another one),
--- 503 (auth API or store unavailable), as the page again with the reason for a
--- form sent from it, else JSON `{"error": ...}`; no cookie is set.
+-- 200 JSON `{"user": ...}`. Failures: 401 (wrong or missing credentials: the
+-- auth API's 401 or 403), 403 (posted from another origin: `Origin`, or
+-- `Referer`, names another one; or the auth API's 400: the account cannot
+-- sign in now), 429 (the auth API's, with its `Retry-After`), 503 (auth API or
+-- store unavailable, or any other status of the auth API: logged with method
+-- and URL), as the page again with the reason for a form sent from it, else
+-- JSON `{"error": ...}`; no cookie is set.
 -- Other methods: 405.
 function gate.login()
   local s = configured()
@@ -257,22 +287,64 @@ function gate.login()
     local args = ngx.req.get_uri_args(100)
     -- a planted cookie (issue 15.5): flagged by the redirect, or seen here
     local duplicate = args.cookies == "duplicate" or request.duplicate_cookie(s)
-    return pages.signin(200, duplicate and "duplicate_cookie" or nil, request.local_path(request.text(args.rd)))
+    return pages.signin(s, 200, duplicate and "duplicate_cookie" or nil, request.local_path(request.text(args.rd)))
   end
   if method ~= "POST" then return answers.method_not_allowed("GET, HEAD, POST") end
   return account.login_post(s)
 end
 
---- The logout location, in `content_by_lua`: `POST` only (else 405). Refused
+--- The logout location, in `content_by_lua`. `GET`/`HEAD` from a browser:
+-- a confirmation page whose button posts the sign-out (others: 405). `POST`: refused
 -- with 403 when posted from another origin. Ends the session at the auth API
 -- and in the store (on every node), expires the cookie (same name, `Path`,
 -- `Domain` and attributes), and answers 200 JSON `{"logged_out": true|false}`,
--- or 303 to `rd` when given (a local path, else `/`). Bearer tokens and the
+-- or 303 to `rd` when given (a local path, else `/`; from a form, the sign-in
+-- page then says "You have signed out."). Bearer tokens and the
 -- verified-token cache are untouched: they stay valid until their `exp`.
 function gate.logout()
   local s = configured()
-  if ngx.req.get_method() ~= "POST" then return answers.method_not_allowed("POST") end
+  local method = ngx.req.get_method()
+  if method == "GET" or method == "HEAD" then return account.logout_get(s) end
+  if method ~= "POST" then return answers.method_not_allowed("POST") end
   return account.logout_post(s)
+end
+
+--- For `error_page 403 = @forbidden` in a location guarded by `auth_request`,
+-- in the named location's `content_by_lua`: the sibling of `signin()`. A
+-- `GET`/`HEAD` whose `Accept` prefers `text/html` gets the 403 page (who is
+-- signed in, a link back, sign out, sign in as someone else); anything else
+-- the JSON `{"error": ...}` of the refusal, with `WWW-Authenticate`.
+function gate.forbidden()
+  local s = configured()
+  local result, _, who = judge.request(s, nil) -- who is signed in (any valid user)
+  if result == "forbidden" then return answers.forbidden(s, who) end -- cross_site_request
+  return answers.forbidden(s, "insufficient_scope", result == "allowed" and who or nil)
+end
+
+--- The password-reset location (`location = /login/reset`), in
+-- `content_by_lua`. `GET`: a page asking for the user name. `POST` (form or
+-- JSON `user`): the same answer whether or not the account exists, at once
+-- (200: the page saying an email is on its way, or JSON `{"requested": true}`);
+-- the auth API's `reset_password` runs after the answer, in an `ngx.timer`,
+-- at most once per user name per `account.reset_interval` (900 s) across
+-- workers. CSRF-checked like login (403 from another origin); 404 without
+-- `account` in the configuration.
+function gate.reset_password()
+  return password.reset(configured())
+end
+
+--- The change-password location (`location = /account/password`), in
+-- `content_by_lua`, for a signed-in user (a browser without a session is sent
+-- to sign in and comes back; others get 401). `GET`: the form (current
+-- password, the new one twice). `POST` (form or JSON `current_password`,
+-- `new_password`, `new_password_again`): the auth API's `change_password`
+-- with the session's token and `account.x_org`; 200 (the page, or JSON
+-- `{"changed": true}`) and the user stays signed in; 400 (wrong current
+-- password), 403 (not allowed in this organisation, or posted from another
+-- origin), 422 (new password refused, or the two differ), 503; each shown
+-- from the fixed messages. 404 without `account` in the configuration.
+function gate.change_password()
+  return password.change(configured())
 end
 
 --- The metrics location, in `content_by_lua`: Prometheus text format 0.0.4,

@@ -20,7 +20,7 @@ local function by_bearer(state, rules, authorization)
       return "unauthenticated", "bearer", "invalid_token"
     end
   end
-  if not identity.allowed_by(rules, who) then return "forbidden", "bearer", "insufficient_scope" end
+  if not identity.allowed_by(rules, who) then return "forbidden", "bearer", "insufficient_scope", who end
   return "allowed", "bearer", who
 end
 
@@ -37,12 +37,15 @@ local function by_session(state, rules)
   if not request.SAFE_METHODS[method] and request.cross_site(state) then
     return "forbidden", "session", "cross_site_request"
   end
-  if not identity.allowed_by(rules, entry.identity) then return "forbidden", "session", "insufficient_scope" end
+  if not identity.allowed_by(rules, entry.identity) then
+    return "forbidden", "session", "insufficient_scope", entry.identity
+  end
   return "allowed", "session", entry.identity, nil, header, at, stop
 end
 
 --- outcome ("allowed" | "unauthenticated" | "forbidden" | "unavailable"),
--- via ("session" | "bearer" | "none"), identity or detail, why (unavailable),
+-- via ("session" | "bearer" | "none"), identity or detail, why (unavailable;
+-- for insufficient_scope, the identity the rules refused),
 -- and for a session the Cookie header and the span of the gate's pair in it
 -- (already found: the guard removes it).
 -- A request carrying both a bearer and a session is judged by its bearer.
