@@ -24,7 +24,7 @@ FUZZER   := build/fuzz_tfauth
 FUZZ_SECONDS ?= 60
 
 .PHONY: all jit lua5.1 lua5.2 lua5.3 lua5.4 versions asan deps deps-demo deps-gate deps-test test demo \
-  demo-gate check-memory fuzz lint docs dist bench soak bench-flat clean
+  demo-gate check-memory fuzz lint docs dist bench soak bench-flat bench-peers clean
 
 all: $(MODULE)
 jit: $(JIT_MODULE)
@@ -99,6 +99,13 @@ bench: deps
 bench-flat: deps
 	@$(MAKE) -s --no-print-directory all jit
 	@bash bench/flat.sh
+
+# tfauth.gate against HAProxy's jwt_verify and Apache's mod_auth_openidc on
+# the same tokens (bench/peers.sh; ROUNDS=7 SECONDS_EACH=5 by default). Not
+# part of `make test`; the table goes into docs/performance.md by hand.
+bench-peers: deps
+	@$(MAKE) -s --no-print-directory jit
+	@bash bench/peers.sh
 
 # The API reference, from the sources' LDoc comments, into doc/. LDoc runs
 # under Lua 5.1 whatever else is installed: lua-markdown exists only for 5.1.

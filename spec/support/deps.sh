@@ -6,7 +6,7 @@
 #   demo   run the reference backend and the quickstart (`make demo`: build + demo)
 #   gate   nginx and LuaJIT for `make demo-gate` (build + demo + gate)
 #   test   every suite of `make test` (build + demo + test)
-#   bench  `make bench` (with all of the above)
+#   bench  `make bench`, `make bench-peers` (with all of the above)
 # Without arguments: all groups.
 set -eu
 declare -A group
@@ -34,7 +34,9 @@ command -v node >/dev/null || group[test]+=" nodejs"
 command -v npm >/dev/null || group[test]+=" npm"
 # `make demo-gate`: nginx with the lua module, and the LuaJIT build it loads.
 group[gate]="luajit2 libluajit2-5.1-dev nginx libnginx-mod-http-lua lua-resty-lrucache"
-group[bench]="wrk python3-requests"
+# `make bench` and `make bench-peers` (the gate's peers: HAProxy's jwt_verify,
+# Apache with mod_auth_openidc).
+group[bench]="wrk python3-requests haproxy apache2 libapache2-mod-auth-openidc"
 
 [ $# -gt 0 ] || set -- build demo test bench
 packages=()
