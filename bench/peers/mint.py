@@ -1,4 +1,4 @@
-"""mint.py DIR N ISSUER AUDIENCE: one realm's RS256 key and N distinct
+"""mint.py DIR N ISSUER AUDIENCE [late]: one realm's RS256 key and N distinct
 tokens for bench/peers.sh and bench/flat_gate.sh, into DIR:
 
   key.pem        the private key (RSA 2048, made here)
@@ -10,6 +10,10 @@ tokens for bench/peers.sh and bench/flat_gate.sh, into DIR:
   refused/*.txt  one token per check every guard must make: expired, issuer,
                  audience, typ, alg HS256 (signed with the public key's bytes:
                  the classic confusion), alg none, another key
+
+With `late`, each token's jti comes near the end of its claims (before
+given_name) instead of third, as Keycloak puts it: same-shape claims that
+differ only after their middle (bench/flat_gate.sh).
 
 Signing is the cost: a pool of processes, one per core, RSA with CRT
 (cryptography's sign), about 1 ms a token per core."""
@@ -38,10 +42,10 @@ def encode(obj):
     return b64(json.dumps(obj, separators=(",", ":")).encode())
 
 
-def claims_for(issuer, audience, now, jti):
+def claims_for(issuer, audience, now, jti, late=False):
     # The reference backend's (Keycloak's) shape and size; aud a string so
     # that HAProxy's json_query can read it (it reads no arrays).
-    return {"exp": now + 86400, "iat": now, "jti": jti, "iss": issuer, "aud": audience,
+    claims = {"exp": now + 86400, "iat": now, "jti": jti, "iss": issuer, "aud": audience,
             "sub": "7d0c5a8e-0000-4000-8000-00000000a11c", "typ": "Bearer", "azp": "fndtn-web",
             "session_state": "5e1c7a3b-9d2f-4c1a-8b7e-2f3a4b5c6d7e", "acr": "1",
             "allowed-origins": ["https://app.example.com"],
@@ -50,6 +54,12 @@ def claims_for(issuer, audience, now, jti):
             "scope": "openid email profile", "sid": "5e1c7a3b-9d2f-4c1a-8b7e-2f3a4b5c6d7e",
             "email_verified": True, "name": "Alice Liddell", "preferred_username": "alice",
             "given_name": "Alice", "family_name": "Liddell", "email": "alice@acme.example"}
+    if not late:
+        return claims
+    del claims["jti"]
+    items = list(claims.items())
+    at = [k for k, _ in items].index("given_name")
+    return dict(items[:at] + [("jti", jti)] + items[at:])
 
 
 HEADER = encode({"alg": "RS256", "typ": "JWT", "kid": KID})
@@ -67,12 +77,14 @@ def sign(input_text, key=None):
 
 
 def _mint(job):
-    issuer, audience, now, count = job
-    return [sign(HEADER + "." + encode(claims_for(issuer, audience, now, str(uuid.uuid4())))) for _ in range(count)]
+    issuer, audience, now, count, late = job
+    return [sign(HEADER + "." + encode(claims_for(issuer, audience, now, str(uuid.uuid4()), late)))
+            for _ in range(count)]
 
 
 def main():
     out, n, issuer, audience = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    late = sys.argv[5:] == ["late"]
     os.makedirs(os.path.join(out, "refused"), exist_ok=True)
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -95,7 +107,7 @@ def main():
 
     now = int(time.time())
     workers = os.cpu_count() or 1
-    jobs = [(issuer, audience, now, n // (4 * workers) + 1) for _ in range(4 * workers)]
+    jobs = [(issuer, audience, now, n // (4 * workers) + 1, late) for _ in range(4 * workers)]
     with multiprocessing.Pool(workers, _init, (pem,)) as pool:
         tokens = [t for batch in pool.map(_mint, jobs) for t in batch][:n]
     with open(os.path.join(out, "tokens.txt"), "w") as f:

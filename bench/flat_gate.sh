@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# flat_gate.sh: does a first-sight token cost the gate more once its worker
+# has seen many? nginx + tfauth.gate (bench/peers/nginx.conf: bearer mode,
+# one worker pinned to SERVER_CPU), wrk on CLIENT_CPU, NTOKENS (20,000)
+# tokens each sent once, in phases of PHASE (2,000); for each phase the
+# worker's CPU time per request (/proc/<pid>/schedstat, ns) and the rate
+# while wrk ran: CONNECTIONS / mean latency (Little's law; wrk's own
+# requests/s counts the idle time after the tokens ran out). Two runs, each on a fresh nginx:
+#   valid    distinct valid tokens (bench/peers/mint.py ... late): the same
+#            shape, their claims differing only in the jti, which comes after
+#            the claims' middle
+#   collide  invalid tokens (a valid token's signature changed) whose bytes
+#            are chosen to collide in the string hash of Debian's LuaJIT
+#            (OpenResty's luajit2 2.1-20230119, x86-64 with SSE4.2): they
+#            share their length, their first ~70% and their last 8 bytes,
+#            and differ in 40 characters of the signature before those.
+# Why these collide (src/lj_str.c, src/lj_str_hash.c of that release): a
+# string of 128 bytes or more is hashed first from its length and three
+# bytes (first, middle, last: hash_sparse_sse42 -> hash_sparse_1_4); a chain
+# with more than 32 collisions is rehashed with the "dense" hash
+# (hash_128_above), which reads 8 bytes at 16 per-process random offsets, all
+# within the first 8/16 of the string plus two chunks, and the first and last
+# 8 bytes: the rest of the string is never read. Strings equal in what both
+# hashes read share one chain, and interning a new one compares it (memcmp,
+# up to the first difference) with every one in the chain, live or not yet
+# swept by the GC. The gate interns the Authorization value and the token.
+# Prints the per-phase figures and, for each run, the last phase against the
+# first (the target: within 1.3x).
+set -eu
+cd "$(dirname "$0")/.."
+root=$PWD
+NTOKENS=${NTOKENS:-20000} PHASE=${PHASE:-2000} CONNECTIONS=${CONNECTIONS:-16}
+SERVER_CPU=${SERVER_CPU:-1} CLIENT_CPU=${CLIENT_CPU:-0}
+ISSUER=https://kc.example/realms/bench AUDIENCE=fndtn-api
+WARM=200
+[ -e build/jit/tfauth/core.so ] || { echo "flat_gate.sh: build/jit/tfauth/core.so is missing (make jit)" >&2; exit 1; }
+
+prefix=$(mktemp -d)
+nginx_pid=""
+stop_nginx() {
+  [ -n "$nginx_pid" ] || return 0
+  kill "$nginx_pid" 2>/dev/null || true
+  wait "$nginx_pid" 2>/dev/null || true
+  nginx_pid=""
+}
+trap 'stop_nginx; rm -rf "$prefix"' EXIT
+mkdir -p "$prefix/logs" "$prefix/tmp" "$prefix/conf" "$prefix/www/app" "$prefix/www/bare"
+for f in app/hello.txt bare/hello.txt; do echo "hello from the application" >"$prefix/www/$f"; done
+
+echo "flat_gate.sh: minting $((NTOKENS + WARM)) tokens" >&2
+keys=$prefix/keys
+/usr/bin/python3 bench/peers/mint.py "$keys" "$((NTOKENS + WARM))" "$ISSUER" "$AUDIENCE" late
+head -n "$WARM" "$keys/tokens.txt" >"$keys/warm.txt"
+tail -n +"$((WARM + 1))" "$keys/tokens.txt" >"$keys/valid.txt"
+# The colliding tokens: one valid token, 40 characters of its signature
+# (ending 8 before the end) replaced by a distinct base64url counter.
+/usr/bin/python3 - "$keys/valid.txt" "$NTOKENS" "$keys/collide.txt" <<'PY'
+import sys
+source, n, path = open(sys.argv[1]).readline().strip(), int(sys.argv[2]), sys.argv[3]
+alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+width, keep = 40, 8
+start = len(source) - keep - width
+assert start > len(source) * 3 // 4 and start > source.rindex("."), "the changed bytes must lie in the signature's tail"
+with open(path, "w") as out:
+    for i in range(n):
+        digits, v = [], i
+        for _ in range(width):
+            digits.append(alphabet[v % 64])
+            v //= 64
+        out.write(source[:start] + "".join(reversed(digits)) + source[start + width:] + "\n")
+PY
+
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+user=""; [ "$(id -u)" -eq 0 ] && user="user root;"
+sed -e "s|@PREFIX@|$prefix|g; s|@ROOT@|$root|g; s|@KEYS@|$keys|g; s|@PORT@|$port|g; s|@USER@|$user|" \
+    -e "s|@ISSUER@|$ISSUER|g; s|@AUDIENCE@|$AUDIENCE|g; s|@KEY@|$(openssl rand -hex 32)|" \
+    bench/peers/nginx.conf >"$prefix/conf/nginx.conf"
+url="http://127.0.0.1:$port"
+
+start_nginx() {
+  taskset -c "$SERVER_CPU" nginx -p "$prefix" -c conf/nginx.conf >"$prefix/logs/stderr.log" 2>&1 &
+  nginx_pid=$!
+  for _ in $(seq 1 100); do
+    curl -fs -o /dev/null "$url/bare/hello.txt" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "flat_gate.sh: nginx did not start" >&2
+  cat "$prefix/logs/"* >&2
+  exit 1
+}
+worker_ns() { awk '{ print $1 }' "/proc/$(pgrep -n -P "$nginx_pid")/schedstat"; }
+# phase file from to -> "cpu_us_per_request req_per_s non2xx"
+phase() {
+  local before after
+  before=$(worker_ns)
+  TFAUTH_TOKENS=$1 TFAUTH_FROM=$2 TFAUTH_TO=$3 taskset -c "$CLIENT_CPU" \
+    wrk -t1 -c"$CONNECTIONS" -d2s -s bench/peers/once.lua "$url/app/hello.txt" >"$prefix/wrk.out"
+  after=$(worker_ns)
+  awk -v ns="$((after - before))" -v n="$(($3 - $2 + 1))" -v c="$CONNECTIONS" '
+    function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1000000; return v }
+    /^ +Latency/ { latency = us($2) } /Non-2xx/ { bad = $NF }
+    END { printf "%.1f %.0f %d\n", ns / 1000 / n, c * 1e6 / latency, bad }' "$prefix/wrk.out"
+}
+
+declare -A first last
+for run in valid collide; do
+  start_nginx
+  # warm up: the key set fetched, the code compiled (tokens not counted)
+  phase "$keys/warm.txt" 1 "$WARM" >/dev/null
+  echo "$run: worker CPU per request (µs) and req/s while wrk ran, by phase of $PHASE tokens:"
+  from=1 n=0
+  while [ "$from" -le "$NTOKENS" ]; do
+    to=$((from + PHASE - 1))
+    [ "$to" -gt "$NTOKENS" ] && to=$NTOKENS
+    line=$(phase "$keys/$run.txt" "$from" "$to")
+    read -r cpu rate bad <<<"$line"
+    n=$((n + 1))
+    # every valid token let through; every colliding one refused (wrk does
+    # not wait for the answers in flight when it stops: up to CONNECTIONS)
+    if [ "$run" = valid ] && [ "$bad" -ne 0 ] || [ "$run" = collide ] && [ "$bad" -lt $((to - from + 1 - CONNECTIONS)) ]; then
+      echo "flat_gate.sh: $run tokens $from-$to: $bad refused" >&2
+      exit 1
+    fi
+    printf '  tokens %6d-%6d  %8.1f µs  %6d req/s\n' "$from" "$to" "$cpu" "$rate"
+    [ "$n" -eq 1 ] && first[$run]="$cpu $rate"
+    last[$run]="$cpu $rate"
+    from=$((to + 1))
+  done
+  stop_nginx
+done
+echo
+echo "| tokens, each sent once ($NTOKENS, 1 worker) | first $PHASE: CPU per request | last $PHASE | ratio | first $PHASE: req/s | last $PHASE | ratio |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+for run in valid collide; do
+  read -r c1 r1 <<<"${first[$run]}"
+  read -r c2 r2 <<<"${last[$run]}"
+  name="distinct valid tokens (jti after the claims' middle)"
+  [ "$run" = collide ] && name="invalid tokens chosen to collide in LuaJIT's string hash"
+  awk -v n="$name" -v c1="$c1" -v c2="$c2" -v r1="$r1" -v r2="$r2" 'BEGIN {
+    printf "| %s | %.1f µs | %.1f µs | %.2fx | %d | %d | %.2fx |\n", n, c1, c2, c2 / c1, r1, r2, r1 / r2 }'
+done
+echo
+echo "(ratio: last against first, > 1 is slower; the target is within 1.3x)"
