@@ -5,15 +5,19 @@
 # tokens each sent once, in phases of PHASE (2,000); for each phase the
 # worker's CPU time per request (/proc/<pid>/schedstat, ns) and the rate
 # while wrk ran: CONNECTIONS / mean latency (Little's law; wrk's own
-# requests/s counts the idle time after the tokens ran out). Two runs, each on a fresh nginx:
+# requests/s counts the idle time after the tokens ran out). Three runs,
+# each on a fresh nginx:
 #   valid    distinct valid tokens (bench/peers/mint.py ... late): the same
 #            shape, their claims differing only in the jti, which comes after
-#            the claims' middle
-#   collide  invalid tokens (a valid token's signature changed) whose bytes
-#            are chosen to collide in the string hash of Debian's LuaJIT
-#            (OpenResty's luajit2 2.1-20230119, x86-64 with SSE4.2): they
-#            share their length, their first ~70% and their last 8 bytes,
-#            and differ in 40 characters of the signature before those.
+#            the claims' middle; the cache empty at the start
+#   control  distinct invalid tokens (a valid token with its last 8
+#            characters varied: a bad signature), after 10,000 valid tokens
+#            (a busy gate: its cache full, and the GC's heap with it)
+#   collide  the same, but the tokens' bytes are chosen to collide in the
+#            string hash of Debian's LuaJIT (OpenResty's luajit2
+#            2.1-20230119, x86-64 with SSE4.2): they share their length,
+#            their first ~70% and their last 8 bytes, and differ in 40
+#            characters of the signature before those
 # Why these collide (src/lj_str.c, src/lj_str_hash.c of that release): a
 # string of 128 bytes or more is hashed first from its length and three
 # bytes (first, middle, last: hash_sparse_sse42 -> hash_sparse_1_4); a chain
@@ -32,7 +36,7 @@ root=$PWD
 NTOKENS=${NTOKENS:-20000} PHASE=${PHASE:-2000} CONNECTIONS=${CONNECTIONS:-16}
 SERVER_CPU=${SERVER_CPU:-1} CLIENT_CPU=${CLIENT_CPU:-0}
 ISSUER=https://kc.example/realms/bench AUDIENCE=fndtn-api
-WARM=200
+WARM=200 FILL=$((NTOKENS < 10000 ? NTOKENS : 10000))
 [ -e build/jit/tfauth/core.so ] || { echo "flat_gate.sh: build/jit/tfauth/core.so is missing (make jit)" >&2; exit 1; }
 
 prefix=$(mktemp -d)
@@ -54,9 +58,11 @@ head -n "$WARM" "$keys/tokens.txt" >"$keys/warm.txt"
 tail -n +"$((WARM + 1))" "$keys/tokens.txt" >"$keys/valid.txt"
 # The colliding tokens: one valid token, 40 characters of its signature
 # (ending 8 before the end) replaced by a distinct base64url counter.
-/usr/bin/python3 - "$keys/valid.txt" "$NTOKENS" "$keys/collide.txt" <<'PY'
+# The control: the same tokens, but the 8 last characters varied, which
+# both hashes read (nothing collides).
+/usr/bin/python3 - "$keys/valid.txt" "$NTOKENS" "$keys/collide.txt" "$keys/control.txt" <<'PY'
 import sys
-source, n, path = open(sys.argv[1]).readline().strip(), int(sys.argv[2]), sys.argv[3]
+source, n, path, control = open(sys.argv[1]).readline().strip(), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 width, keep = 40, 8
 start = len(source) - keep - width
@@ -68,6 +74,13 @@ with open(path, "w") as out:
             digits.append(alphabet[v % 64])
             v //= 64
         out.write(source[:start] + "".join(reversed(digits)) + source[start + width:] + "\n")
+with open(control, "w") as out:
+    for i in range(n):
+        digits, v = [], i
+        for _ in range(keep):
+            digits.append(alphabet[v % 64])
+            v //= 64
+        out.write(source[:-keep] + "".join(reversed(digits)) + "\n")
 PY
 
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -89,35 +102,53 @@ start_nginx() {
   exit 1
 }
 worker_ns() { awk '{ print $1 }' "/proc/$(pgrep -n -P "$nginx_pid")/schedstat"; }
-# phase file from to -> "cpu_us_per_request req_per_s non2xx"
-phase() {
-  local before after
-  before=$(worker_ns)
-  TFAUTH_TOKENS=$1 TFAUTH_FROM=$2 TFAUTH_TO=$3 taskset -c "$CLIENT_CPU" \
-    wrk -t1 -c"$CONNECTIONS" -d2s -s bench/peers/once.lua "$url/app/hello.txt" >"$prefix/wrk.out"
-  after=$(worker_ns)
-  awk -v ns="$((after - before))" -v n="$(($3 - $2 + 1))" -v c="$CONNECTIONS" '
-    function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1000000; return v }
-    /^ +Latency/ { latency = us($2) } /Non-2xx/ { bad = $NF }
-    END { printf "%.1f %.0f %d\n", ns / 1000 / n, c * 1e6 / latency, bad }' "$prefix/wrk.out"
+# send file from to: lines from..to, each once (wrk runs again for the rest
+# when its time ran out first); prints "cpu_us_per_request req_per_s non2xx"
+# with the rate while wrk ran: CONNECTIONS / mean latency
+send() {
+  local file=$1 from=$2 to=$3 before after got ns=0 lat_sum=0 bad=0 runs=0 seconds=2 out
+  while [ "$from" -le "$to" ]; do
+    before=$(worker_ns)
+    TFAUTH_TOKENS=$file TFAUTH_FROM=$from TFAUTH_TO=$to taskset -c "$CLIENT_CPU" \
+      wrk -t1 -c"$CONNECTIONS" -d"${seconds}s" -s bench/peers/once.lua "$url/app/hello.txt" >"$prefix/wrk.out"
+    after=$(worker_ns)
+    ns=$((ns + after - before))
+    out=$(awk '
+      function us(v) { if (v ~ /us$/) return v + 0; if (v ~ /ms$/) return v * 1000; if (v ~ /s$/) return v * 1000000; return v }
+      /^ +Latency/ { latency = us($2) } /Non-2xx/ { bad = $NF } / requests in / { count = $1 }
+      END { printf "%d %.0f %d\n", count, latency, bad }' "$prefix/wrk.out")
+    read -r got latency more <<<"$out"
+    bad=$((bad + more)) runs=$((runs + 1))
+    lat_sum=$((lat_sum + latency))
+    # all sent unless wrk's time ran out with more than the requests in flight left
+    [ "$got" -ge $((to - from + 1 - CONNECTIONS)) ] && break
+    [ "$got" -gt 0 ] || { echo "flat_gate.sh: no answer from the gate" >&2; exit 1; }
+    from=$((from + got)) seconds=$((seconds * 2))
+  done
+  awk -v ns="$ns" -v n="$(($3 - $2 + 1))" -v c="$CONNECTIONS" -v lat="$((lat_sum / runs))" -v bad="$bad" \
+    'BEGIN { printf "%.1f %.0f %d\n", ns / 1000 / n, c * 1e6 / lat, bad }'
 }
 
-declare -A first last
-for run in valid collide; do
+declare -A first last label
+label[valid]="distinct valid tokens (jti after the claims' middle), empty cache at the start"
+label[control]="distinct invalid tokens (bad signature, bytes varied where the hash reads), $FILL tokens cached"
+label[collide]="invalid tokens chosen to collide in LuaJIT's string hash, $FILL tokens cached"
+for run in valid control collide; do
   start_nginx
   # warm up: the key set fetched, the code compiled (tokens not counted)
-  phase "$keys/warm.txt" 1 "$WARM" >/dev/null
+  send "$keys/warm.txt" 1 "$WARM" >/dev/null
+  # a busy gate: its cache full of verified tokens (the GC's heap with them)
+  [ "$run" = valid ] || send "$keys/valid.txt" 1 "$FILL" >/dev/null
   echo "$run: worker CPU per request (µs) and req/s while wrk ran, by phase of $PHASE tokens:"
   from=1 n=0
   while [ "$from" -le "$NTOKENS" ]; do
     to=$((from + PHASE - 1))
     [ "$to" -gt "$NTOKENS" ] && to=$NTOKENS
-    line=$(phase "$keys/$run.txt" "$from" "$to")
-    read -r cpu rate bad <<<"$line"
+    read -r cpu rate bad <<<"$(send "$keys/$run.txt" "$from" "$to")"
     n=$((n + 1))
-    # every valid token let through; every colliding one refused (wrk does
+    # every valid token let through; every invalid one refused (wrk does
     # not wait for the answers in flight when it stops: up to CONNECTIONS)
-    if [ "$run" = valid ] && [ "$bad" -ne 0 ] || [ "$run" = collide ] && [ "$bad" -lt $((to - from + 1 - CONNECTIONS)) ]; then
+    if [ "$run" = valid ] && [ "$bad" -ne 0 ] || [ "$run" != valid ] && [ "$bad" -lt $((to - from + 1 - CONNECTIONS)) ]; then
       echo "flat_gate.sh: $run tokens $from-$to: $bad refused" >&2
       exit 1
     fi
@@ -131,13 +162,14 @@ done
 echo
 echo "| tokens, each sent once ($NTOKENS, 1 worker) | first $PHASE: CPU per request | last $PHASE | ratio | first $PHASE: req/s | last $PHASE | ratio |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
-for run in valid collide; do
+for run in valid control collide; do
   read -r c1 r1 <<<"${first[$run]}"
   read -r c2 r2 <<<"${last[$run]}"
-  name="distinct valid tokens (jti after the claims' middle)"
-  [ "$run" = collide ] && name="invalid tokens chosen to collide in LuaJIT's string hash"
-  awk -v n="$name" -v c1="$c1" -v c2="$c2" -v r1="$r1" -v r2="$r2" 'BEGIN {
+  awk -v n="${label[$run]}" -v c1="$c1" -v c2="$c2" -v r1="$r1" -v r2="$r2" 'BEGIN {
     printf "| %s | %.1f µs | %.1f µs | %.2fx | %d | %d | %.2fx |\n", n, c1, c2, c2 / c1, r1, r2, r1 / r2 }'
 done
 echo
 echo "(ratio: last against first, > 1 is slower; the target is within 1.3x)"
+read -r a _ <<<"${last[control]}"
+read -r b _ <<<"${last[collide]}"
+awk -v a="$a" -v b="$b" 'BEGIN { printf "colliding against non-colliding invalid tokens, last %s: %.2fx the CPU per request\n", "'"$PHASE"'", b / a }'

@@ -8,7 +8,8 @@
 # Prints instructions per request for each kind, and for the first-sight
 # one the inclusive cost of the functions that make up the verify path
 # (callgrind_annotate --inclusive=yes; LuaJIT's interpreted and compiled
-# Lua has no symbols: it is what remains). perf's hardware counters are not
+# Lua has no symbols: it is what remains), and the same by object. Then
+# HAProxy (bench/peers/haproxy.cfg) on the same first-sight tokens. perf's hardware counters are not
 # available on this VM (`perf stat -e instructions` says not supported).
 set -eu
 cd "$(dirname "$0")/.."
@@ -17,7 +18,7 @@ NCOUNT=${NCOUNT:-2000} WARM=200
 ISSUER=https://kc.example/realms/bench AUDIENCE=fndtn-api
 prefix=$(mktemp -d)
 vg=""
-trap '[ -n "$vg" ] && kill "$vg" 2>/dev/null; rm -rf "$prefix"' EXIT
+trap '[ -n "$vg" ] && kill "$vg" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$prefix"' EXIT
 mkdir -p "$prefix/logs" "$prefix/tmp" "$prefix/conf" "$prefix/www/app" "$prefix/www/bare"
 for f in app/hello.txt bare/hello.txt; do echo "hello from the application" >"$prefix/www/$f"; done
 keys=$prefix/keys
@@ -46,9 +47,16 @@ for i in range(n):
 PY
 }
 count() { # name path tokens-file first-line step
-  callgrind_control -z "$vg" >/dev/null
+  callgrind_control -z "$vg" >/dev/null 2>&1
   drive "$2" "$NCOUNT" "$3" "$4"
-  callgrind_control -d "$1" "$vg" >/dev/null
+  callgrind_control -d "$1" "$vg" >/dev/null 2>&1
+  local dump=""
+  for _ in $(seq 1 100); do
+    dump=$(grep -lE "^desc: Trigger: (Client Request: |dump )$1\$" "$prefix"/cg.out.* 2>/dev/null | head -1)
+    [ -n "$dump" ] && grep -q "^totals:" "$dump" && break
+    sleep 0.1
+  done
+  mv "$dump" "$prefix/$1.cg"
 }
 one=$prefix/one.txt
 yes "$(head -1 "$keys/tokens.txt")" | head -n "$((NCOUNT + WARM))" >"$one" || true
@@ -64,9 +72,23 @@ count badsig /app/hello.txt "$prefix/bad_sig.txt" 0
 kill "$vg"
 wait "$vg" 2>/dev/null || true
 vg=""
-for name in bare cached fresh badsig; do
-  file=$(ls "$prefix"/cg.out.*"$name"* 2>/dev/null | head -1)
-  callgrind_annotate --inclusive=yes --threshold=100 "$file" >"$prefix/$name.txt"
+# The same first-sight tokens through HAProxy's jwt_verify (bench/peers/haproxy.cfg).
+sed -e "s|@PREFIX@|$prefix|g; s|@KEYS@|$keys|g; s|@PORT@|$port|g; s|@ISSUER@|$ISSUER|g; s|@AUDIENCE@|$AUDIENCE|g" \
+    bench/peers/haproxy.cfg >"$prefix/conf/haproxy.cfg"
+cp "$prefix/www/app/hello.txt" "$prefix/www/hello.txt"
+rm -f "$prefix"/cg.out*
+valgrind --tool=callgrind --callgrind-out-file="$prefix/cg.out" \
+  haproxy -db -f "$prefix/conf/haproxy.cfg" >"$prefix/logs/haproxy-callgrind.log" 2>&1 &
+vg=$!
+for _ in $(seq 1 600); do curl -fs -o /dev/null "http://127.0.0.1:$port/bare/hello.txt" 2>/dev/null && break; sleep 0.1; done
+drive /app/hello.txt "$WARM" "$keys/tokens.txt" "$WARM"
+count haproxy_bare /bare/hello.txt "$one" 0
+count haproxy_fresh /app/hello.txt "$keys/tokens.txt" "$((2 * WARM))"
+kill "$vg"
+wait "$vg" 2>/dev/null || true
+vg=""
+for name in bare cached fresh badsig haproxy_bare haproxy_fresh; do
+  callgrind_annotate --inclusive=yes --threshold=100 "$prefix/$name.cg" >"$prefix/$name.txt"
 done
 /usr/bin/python3 - "$prefix" "$NCOUNT" <<'PY'
 import re, sys
@@ -85,10 +107,12 @@ def read(name):
         fn = rest.split(" [")[0].split(":")[-1].strip()
         funcs[fn] = max(funcs.get(fn, 0), value)
     return total, funcs
-totals = {k: read(k) for k in ("bare", "cached", "fresh", "badsig")}
+totals = {k: read(k) for k in ("bare", "cached", "fresh", "badsig", "haproxy_bare", "haproxy_fresh")}
 print("instructions per request (callgrind, %d requests each, one connection):" % n)
 for k, label in (("bare", "unguarded (static answer)"), ("cached", "guarded, one cached token"),
-                 ("fresh", "guarded, a new valid token every request"), ("badsig", "guarded, a bad signature")):
+                 ("fresh", "guarded, a new valid token every request"), ("badsig", "guarded, a bad signature"),
+                 ("haproxy_bare", "HAProxy, unguarded (static answer)"),
+                 ("haproxy_fresh", "HAProxy jwt_verify, a new valid token every request")):
     print("  %-44s %9.0f" % (label, totals[k][0] / n))
 total, f = totals["fresh"]
 def inc(*names):
@@ -112,9 +136,16 @@ print()
 print("a new valid token every request: inclusive instructions per request")
 for label, value in rows:
     print("  %-66s %9.0f  %5.1f%%" % (label, value, 100 * value / (total / n)))
+h = totals["haproxy_fresh"][1]
+print()
+print("HAProxy, a new valid token every request: RSA (EVP_PKEY_verify) %.0f, jwt_verify %.0f, all %.0f" % (
+    h.get("EVP_PKEY_verify", 0) / n, h.get("sample_conv_jwt_verify", 0) / n, totals["haproxy_fresh"][0] / n))
 top = sorted(((v, k) for k, v in f.items()), reverse=True)[:45]
 print()
 print("top inclusive functions (first-sight):")
 for v, k in top:
     print("  %-60s %9.0f" % (k[:60], v / n))
 PY
+echo
+echo "the gate, a new valid token every request, by object (self cost):"
+/usr/bin/python3 bench/callgrind_objects.py "$prefix/fresh.cg" "$NCOUNT" | sed 's/^/  /'
