@@ -44,7 +44,7 @@ def encode(obj):
 
 def claims_for(issuer, audience, now, jti, late=False):
     # The reference backend's (Keycloak's) shape and size; aud a string so
-    # that HAProxy's json_query can read it (it reads no arrays).
+    # that one HAProxy rule can compare it (jwt_payload_query, -m str).
     claims = {"exp": now + 86400, "iat": now, "jti": jti, "iss": issuer, "aud": audience,
             "sub": "7d0c5a8e-0000-4000-8000-00000000a11c", "typ": "Bearer", "azp": "fndtn-web",
             "session_state": "5e1c7a3b-9d2f-4c1a-8b7e-2f3a4b5c6d7e", "acr": "1",
