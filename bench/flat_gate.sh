@@ -16,8 +16,8 @@
 #   collide  the same, but the tokens' bytes are chosen to collide in the
 #            string hash of Debian's LuaJIT (OpenResty's luajit2
 #            2.1-20230119, x86-64 with SSE4.2): they share their length,
-#            their first ~70% and their last 8 bytes, and differ in 40
-#            characters of the signature before those
+#            all their bytes but 40 characters of the signature, just
+#            before its last 8 (the hashes read only the first ~5/8 and the last 8)
 # Why these collide (src/lj_str.c, src/lj_str_hash.c of that release): a
 # string of 128 bytes or more is hashed first from its length and three
 # bytes (first, middle, last: hash_sparse_sse42 -> hash_sparse_1_4); a chain
