@@ -23,12 +23,14 @@ import shutil
 import sys
 import tempfile
 import time
-import traceback
 import urllib.error
 import urllib.request
 from urllib.parse import parse_qs, urlsplit
 
 from prometheus_client.parser import text_string_to_metric_families
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tap import check, report  # noqa: E402 (beside this file)
 
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
@@ -46,19 +48,6 @@ AXE = os.path.join(HERE, "node_modules", "axe-core", "axe.min.js")
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 SIZES = (("desktop", 1280, 900), ("phone", 390, 844))
 
-results = []
-
-
-def check(description):
-    """Decorator: runs a step as one TAP test; a failed step fails alone."""
-    def run(step):
-        try:
-            step()
-            results.append((True, description, ""))
-        except Exception:  # report it in TAP and go on with the next step
-            results.append((False, description, traceback.format_exc()))
-        return step
-    return run
 
 
 def browser():
@@ -371,12 +360,7 @@ def main():
         assert status == 200 and 'id="user">alice<' in page, (status, page[:200])
         assert fetch(URL + "/admin/", headers={"Authorization": "Bearer " + token})[0] == 403
 
-    print("1..%d" % len(results))
-    for n, (ok, description, detail) in enumerate(results, 1):
-        print("%s %d - browser: %s" % ("ok" if ok else "not ok", n, description))
-        for line in detail.splitlines():
-            print("# " + line)
-    return 0 if all(ok for ok, _, _ in results) else 1
+    return report()
 
 
 if __name__ == "__main__":

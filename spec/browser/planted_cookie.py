@@ -32,9 +32,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import urllib.parse
 from urllib.parse import parse_qs, urlsplit
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tap import check, failed, report  # noqa: E402 (beside this file)
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -47,19 +49,6 @@ BACKEND = os.environ["TFAUTH_TEST_URL"]
 WAIT = 60  # seconds: generous, explicit waits only
 APP, EVIL = "app.example.test", "evil.example.test"
 
-results = []
-
-
-def check(description):
-    """Decorator: runs a step as one TAP test; a failed step fails alone."""
-    def run(step):
-        try:
-            step()
-            results.append((True, description, ""))
-        except Exception:  # report it in TAP and go on with the next step
-            results.append((False, description, traceback.format_exc()))
-        return step
-    return run
 
 
 def run(*argv, **kw):
@@ -334,15 +323,10 @@ def main():
         home = trusting_home(folder, ca)
         journeys(home, certs)
     except Exception:
-        results.append((False, "setting up the journey", traceback.format_exc()))
+        failed("setting up the journey")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    print("1..%d" % len(results))
-    for n, (ok, description, detail) in enumerate(results, 1):
-        print("%s %d - browser: %s" % ("ok" if ok else "not ok", n, description))
-        for line in detail.splitlines():
-            print("# " + line)
-    return 0 if results and all(ok for ok, _, _ in results) else 1
+    return report()
 
 
 if __name__ == "__main__":
