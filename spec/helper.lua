@@ -163,6 +163,17 @@ end
 
 --- The gate's metrics at url .. "/metrics" as {["name{label=value,...}"] =
 -- value} (labels sorted), read with prometheus_client's own text parser.
+--- A new temporary folder holding files (name -> text); its path.
+function helper.temp_dir(files)
+  local dir = helper.sh("mktemp -d"):gsub("%s+$", "")
+  for name, text in pairs(files or {}) do
+    local f = assert(io.open(dir .. "/" .. name, "w"))
+    f:write(text)
+    f:close()
+  end
+  return dir
+end
+
 function helper.metrics(url)
   local file = os.tmpname()
   helper.sh(("curl -s %s/metrics >%s"):format(url, file))

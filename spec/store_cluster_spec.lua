@@ -12,14 +12,7 @@ describe("tfauth.store on Redis Cluster #nginx #once", function()
   local url, stop, cluster, down
   local resharded = {} -- the ids of the masters the resharding touched
 
-  local function call(config, ops)
-    local status, _, body = h.http(url .. "/t/store", { method = "POST",
-      body = cjson.encode { config = config, ops = ops } })
-    assert.equal(200, status, body)
-    local out = cjson.decode(body)
-    assert.is_nil(out.raised, out.raised)
-    return out.results, out
-  end
+  local function call(config, ops) return redis.store_call(url, config, ops) end
   local function config()
     return { kind = "redis", cluster = { { host = "127.0.0.1", port = down }, -- a seed that is down
       { host = "127.0.0.1", port = cluster.nodes[2].port } }, timeout_ms = 500 }

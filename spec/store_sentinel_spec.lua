@@ -11,14 +11,7 @@ describe("tfauth.store with Sentinel #nginx #once", function()
   local url, stop, setup_
   local NAME = "tfauth-master"
 
-  local function call(config, ops)
-    local status, _, body = h.http(url .. "/t/store", { method = "POST",
-      body = cjson.encode { config = config, ops = ops } })
-    assert.equal(200, status, body)
-    local out = cjson.decode(body)
-    assert.is_nil(out.raised, out.raised)
-    return out.results, out
-  end
+  local function call(config, ops) return redis.store_call(url, config, ops) end
 
   local function config(more)
     local sentinels = {}

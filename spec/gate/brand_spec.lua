@@ -21,15 +21,7 @@ local function with_init(extra)
   end
 end
 
-local function temp_dir(files)
-  local dir = sh("mktemp -d"):gsub("%s+$", "")
-  for name, text in pairs(files) do
-    local f = assert(io.open(dir .. "/" .. name, "w"))
-    f:write(text)
-    f:close()
-  end
-  return dir
-end
+local temp_dir = h.temp_dir
 
 support.suite("tfauth.gate brand #nginx", function(t)
   it("names the product, carries the logo, stylesheet, language and footer, every value escaped; translated", function()

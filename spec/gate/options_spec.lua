@@ -4,6 +4,7 @@
 -- spec/gate/config_spec.lua, brand_spec.lua, mistakes_spec.lua prove it there).
 local options = require "tfauth.gate.options"
 local templates = require "tfauth.gate.templates"
+local h = require "spec.helper"
 
 local function built_from(cfg)
   local built = {}
@@ -17,17 +18,7 @@ local function refusal(cfg)
   return tostring(err)
 end
 
-local function temp_dir(files)
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir " .. dir))
-  for name, text in pairs(files) do
-    local f = assert(io.open(dir .. "/" .. name, "w"))
-    f:write(text)
-    f:close()
-  end
-  return dir
-end
+local temp_dir = h.temp_dir
 
 describe("tfauth.gate.options", function()
   it("has defaults without any of its keys: English, no brand, no account, /logout, no rules", function()

@@ -2,10 +2,23 @@
 -- persistence, each in its own temporary folder: one server (optionally TLS
 -- and an ACL file), a master with a replica and three sentinels, a cluster
 -- of three masters and three replicas. Each start takes well under a second.
+local cjson = require "cjson"
+local luassert = require "luassert" -- busted's assert: this module is not a spec file
 local h = require "spec.helper"
 
 local sh = h.sh
 local redis = {}
+
+--- Runs ops on a store made of config inside the spec nginx at url
+-- (spec/nginx/store_probe.lua's /t/store): their results, and the whole answer.
+function redis.store_call(url, config, ops)
+  local status, _, body = h.http(url .. "/t/store", { method = "POST",
+    body = cjson.encode { config = config, ops = ops } })
+  luassert.equal(200, status, body)
+  local out = cjson.decode(body)
+  luassert.is_nil(out.raised, out.raised)
+  return out.results, out
+end
 
 function redis.free_port()
   return tonumber(sh("/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 0)); "
