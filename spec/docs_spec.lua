@@ -145,7 +145,7 @@ end
 -- "Standard OpenID Providers (RFC 9068)", is run by spec/oidc_spec.lua
 -- against a provider it starts.)
 local RUN = {
-  ["README.md"] = { lua = 1, nginx = 1 }, ["docs/client.md"] = { lua = 2 }, ["docs/sessions.md"] = { lua = 1 },
+  ["README.md"] = { lua = 1, nginx = 1 }, ["docs/client.md"] = { lua = 2 }, ["docs/sessions.md"] = { lua = 2 },
   ["docs/tokens.md"] = { lua = 3, nginx = 1 }, ["docs/gate.md"] = { nginx = 4 },
   ["docs/openresty.md"] = { nginx = 1 }, ["docs/redis.md"] = { nginx = 1, lua = 1 },
 }
@@ -210,6 +210,18 @@ describe("the documentation's Lua snippets", function()
     run_lua(code, "docs/sessions.md", { client = tfauth.new { server_url = h.url }, tfauth = tfauth,
       url = h.url, pw = h.users.alice.password })
     assert.same({ "/api/iam/login", "/api/iam/password/change", "/api/iam/logout" }, paths_requested())
+  end)
+
+  it("docs/sessions.md: tfauth.seal seals a value and opens it, as printed", function()
+    -- its locals become globals, to be read back
+    local code = ("\n" .. block("docs/sessions.md", "## Sealing: tfauth.seal", "lua")):gsub("\nlocal ", "\n")
+    local _, env = run_lua(code, "docs/sessions.md")
+    assert.same({ refresh_token = "..." }, env.state)
+    assert.is_nil(env.why)
+    local seal = require "tfauth.seal"
+    local state, why = seal.open_json(env.keys, env.blob, "sid-2")
+    assert.is_nil(state)
+    assert.matches("another context", why)
   end)
 
   local bearer_it = issuer and it or pending

@@ -143,7 +143,8 @@ describe("errors", function()
       assert.equal(h.url .. LOGIN, err.url)
       -- reset_password sends the user name in the query: the URL stops before it
       h.script { path = "/api/iam/password/reset", status = 404, body = '{"detail":"User not found"}' }
-      local client = h.client()
+      local lines = {}
+      local client = h.client { debug = function(line) lines[#lines + 1] = line end }
       err = h.error_of(client.reset_password, client, { username = "pat-Secret-9" })
       assert.equal("http", err.kind)
       assert.equal("POST", err.method)
@@ -151,6 +152,9 @@ describe("errors", function()
       for key, value in pairs(err) do
         if type(value) == "string" then assert.is_nil(value:find("pat-Secret-9", 1, true), key) end
       end
+      -- nor does the debug line of the request
+      assert.equal("tfauth: -> reset_password: POST " .. h.url .. "/api/iam/password/reset, 0 bytes", lines[1])
+      for _, line in ipairs(lines) do assert.is_nil(line:find("pat-Secret-9", 1, true), line) end
       -- a server_url with a wrong path shows it in the URL
       client = h.client { server_url = h.url .. "/api" }
       err = h.error_of(client.login, client, creds)

@@ -241,8 +241,12 @@ static int client_call(lua_State *L) {
         c->busy = 0;
         return lua_error(L);
     }
-    debug_line(L, c, "tfauth: -> %s: %s %s, %d bytes", op->name, op->method, req.url,
-               (int)req.body_len);
+    if (c->has_debug) { /* the URL without its query: reset_password puts the user name there */
+        lua_pushlstring(L, req.url, strcspn(req.url, "?#"));
+        debug_line(L, c, "tfauth: -> %s: %s %s, %d bytes", op->name, op->method, lua_tostring(L, -1),
+                   (int)req.body_len);
+        lua_pop(L, 1);
+    }
     res = perform(L, c, &req, &attempts);
     c->busy = 0;
 

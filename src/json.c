@@ -55,12 +55,15 @@ void tf_json_integerize(lua_State *L, int idx) {
  * JSON texts that differ in the middle (a token's jti) thus share one hash,
  * and each new one is compared with every one the collector has not yet
  * freed: a cost that grows with what a worker has seen, and that an attacker
- * choosing token bytes can aim. So each text handed to lua-cjson gets 8 bytes
- * of JSON whitespace before it and 8 to 15 after it, 2 bits a byte, drawn
- * from a keyed per-thread sequence (no two texts in a row alike, none
+ * choosing token bytes can aim. So each text handed to lua-cjson gets 8
+ * bytes of JSON whitespace before it and 8 to 15 after it, 2 bits a byte,
+ * drawn from a keyed per-thread sequence (no two texts in a row alike, none
  * predictable from outside): its length and the bytes both hashes read
- * differ from text to text. Whitespace around a JSON value changes nothing
- * lua-cjson decodes, and a text cut short stays cut short. */
+ * differ from text to text. Short texts too: under Lua 5.4 a JWS header of
+ * 40 bytes or less would be a short string, interned again on each verify,
+ * which grows costly with many short strings alive (docs/performance.md).
+ * Whitespace around a JSON value changes nothing lua-cjson decodes, and a
+ * text cut short stays cut short. */
 #define PAD_HEAD 8
 #define PAD_TAIL 15
 #define PAD_STACK 4096

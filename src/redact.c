@@ -35,16 +35,9 @@ static size_t jwt_at(const char *s, size_t len) {
  * below takes one encoded character at t (n bytes left) and returns the
  * bytes it used (0: none), the value in *v. */
 
-static int hex_digit(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 static size_t percent_at(const char *t, size_t n, unsigned long *v) {
-    if (n < 3 || t[0] != '%' || hex_digit(t[1]) < 0 || hex_digit(t[2]) < 0) return 0;
-    *v = (unsigned long)(hex_digit(t[1]) * 16 + hex_digit(t[2]));
+    if (n < 3 || t[0] != '%' || tf_hex_digit(t[1]) < 0 || tf_hex_digit(t[2]) < 0) return 0;
+    *v = (unsigned long)(tf_hex_digit(t[1]) * 16 + tf_hex_digit(t[2]));
     return 3;
 }
 
@@ -57,8 +50,8 @@ static size_t json_escape_at(const char *t, size_t n, unsigned long *v) {
     if (t[1] == 'u') {
         if (n < 6) return 0;
         for (*v = 0, i = 2; i < 6; i++) {
-            if (hex_digit(t[i]) < 0) return 0;
-            *v = *v * 16 + (unsigned long)hex_digit(t[i]);
+            if (tf_hex_digit(t[i]) < 0) return 0;
+            *v = *v * 16 + (unsigned long)tf_hex_digit(t[i]);
         }
         return 6;
     }
@@ -88,7 +81,7 @@ static size_t entity_at(const char *t, size_t n, unsigned long *v) {
     if (t[1] == '#') {
         int hex = t[2] == 'x' || t[2] == 'X';
         for (*v = 0, i = 2 + (size_t)hex, k = 0; i < n && k < 8; i++, k++) {
-            int d = hex ? hex_digit(t[i]) : (t[i] >= '0' && t[i] <= '9' ? t[i] - '0' : -1);
+            int d = hex ? tf_hex_digit(t[i]) : (t[i] >= '0' && t[i] <= '9' ? t[i] - '0' : -1);
             if (d < 0) break;
             *v = *v * (hex ? 16 : 10) + (unsigned long)d;
         }

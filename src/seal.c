@@ -27,13 +27,6 @@ typedef struct {
     unsigned char key[KEY_LEN], id[ID_LEN];
 } seal_key;
 
-static int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* The keys at idx: a list of 64-hex-digit strings, newest first. */
 static int read_keys(lua_State *L, int idx, const char *op, seal_key *keys) {
     int n, i, j;
@@ -50,7 +43,7 @@ static int read_keys(lua_State *L, int idx, const char *op, seal_key *keys) {
         if (lua_type(L, -1) != LUA_TSTRING || len != 2 * KEY_LEN)
             return tf_argerror(L, op, "keys", "each key is %d hexadecimal digits (256 bits)", 2 * KEY_LEN);
         for (j = 0; j < KEY_LEN; j++) {
-            int hi = hex_value(hex[2 * j]), lo = hex_value(hex[2 * j + 1]);
+            int hi = tf_hex_digit(hex[2 * j]), lo = tf_hex_digit(hex[2 * j + 1]);
             if (hi < 0 || lo < 0)
                 return tf_argerror(L, op, "keys", "each key is %d hexadecimal digits (256 bits)", 2 * KEY_LEN);
             keys[i].key[j] = (unsigned char)(hi << 4 | lo);

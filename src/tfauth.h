@@ -19,7 +19,7 @@
  *   redact.c     keeping secrets out of everything a caller can see
  *   ops.c        the six operations as data
  *   check.c      value checks shared by config and calls (check.h)
- *   url.c        percent-encoding of a URL's parts (RFC 3986)
+ *   url.c        percent-encoding of a URL's parts (RFC 3986), hex digits
  *   json.c       the floor: JSON through the private lua-cjson instance
  *   luax.c       the floor: small Lua helpers (table copies)
  *   error.c      the floor: the one error constructor and tfauth.Error
@@ -56,6 +56,8 @@ void tf_buf_free(tf_buf *b);
 /* url.c: percent-encodes s into b (RFC 3986: unreserved characters kept).
  * 0 ok, -1 out of memory. */
 int tf_url_escape(tf_buf *b, const char *s, size_t len);
+/* url.c: the value of a hexadecimal digit (either case), or -1. */
+int tf_hex_digit(char c);
 
 /* ---- base64url (b64url.c) ---------------------------------------------- */
 /* Decodes s into out (room for len * 3 / 4 + 1 bytes).

@@ -2,7 +2,8 @@
  * path segment, a query value), as RFC 3986 §2 says: the unreserved
  * characters (ALPHA, DIGIT, "-", ".", "_", "~") stay, every other byte is
  * %XX. The same bytes as libcurl's curl_easy_escape, without reaching into
- * a transport for them. A floor: it calls only buf.c. */
+ * a transport for them; and the value of a hex digit, for whoever reads
+ * %XX or hexadecimal keys back. It calls only buf.c. */
 #include "tfauth.h"
 
 static int unreserved(unsigned char c) {
@@ -26,4 +27,11 @@ int tf_url_escape(tf_buf *b, const char *s, size_t len) {
     }
     b->data[b->len] = '\0';
     return 0;
+}
+
+int tf_hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
 }
