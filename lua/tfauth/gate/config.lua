@@ -9,7 +9,7 @@
 local tfauth = require "tfauth"
 local stores = require "tfauth.store"
 local ids = require "tfauth.ids"
-local core = require "tfauth.core" -- until tfauth.seal: the sealing keys checked
+local seal = require "tfauth.seal"
 
 local config = {}
 
@@ -190,7 +190,7 @@ function config.check_keys(cfg)
   for i, key in ipairs(keys) do
     if not key:find("^" .. ("%x"):rep(64) .. "$") then refuse("keys", ("item %d: expected 64 hex digits"):format(i)) end
   end
-  core.seal(keys, "") -- the core checks them too
+  seal.seal(keys, "") -- the core checks them too
   return keys
 end
 

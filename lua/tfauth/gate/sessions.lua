@@ -17,11 +17,10 @@
 -- a user holds at most max_per_user sessions (a new sign-in ends the oldest).
 -- @module tfauth.gate.sessions
 local tfauth = require "tfauth"
-local core = require "tfauth.core"
+local seal = require "tfauth.seal"
 local stores = require "tfauth.store"
 local metrics = require "tfauth.gate.metrics"
 local identity = require "tfauth.gate.identity"
-local json = require("cjson").new()
 
 local sessions = {}
 
@@ -53,12 +52,13 @@ function sessions.get(state, sid)
     entry.stamp = stamp
     return entry
   end
-  local plain, why = core.open(state.keys, blob, sid)
-  if not plain then
-    ngx.log(ngx.WARN, "tfauth: refused a stored session (", why, "): treated as none")
+  -- Opened and decoded inside the C core: the plaintext (same-shape JSON
+  -- of a few KB) never becomes a Lua string for LuaJIT to intern.
+  local tokens, why = seal.open_json(state.keys, blob, sid)
+  if type(tokens) ~= "table" then
+    ngx.log(ngx.WARN, "tfauth: refused a stored session (", why or "not an object", "): treated as none")
     return nil
   end
-  local tokens = json.decode(plain)
   local ok, claims = pcall(tfauth.jwt.claims, tokens.access_token) -- from the auth API, over its transport
   if not ok then return nil end
   entry = { blob = blob, stamp = stamp, state = tokens,
@@ -86,7 +86,7 @@ function sessions.save(state, sid, tokens, options)
   tokens.seen_at = ngx.time()
   local ttl = time_left(state, tokens)
   if ttl <= 0 then return false end
-  return state.store:set(store_key(sid), core.seal(state.keys, json.encode(tokens), sid), ttl, options)
+  return state.store:set(store_key(sid), seal.seal_json(state.keys, tokens, sid), ttl, options)
 end
 local save = sessions.save
 
