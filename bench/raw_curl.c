@@ -49,7 +49,7 @@ int main(int argc, char **argv) {
     headers = curl_slist_append(headers, "Expect:");
     curl_easy_setopt(easy, CURLOPT_URL, url);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(easy, CURLOPT_USERAGENT, "tfauth/1.1.0 libcurl/7.88.1 Lua 5.4");
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, "tfauth/1.2.0 libcurl/7.88.1 Lua 5.4");
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_POST, 1L);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);

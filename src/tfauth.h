@@ -40,7 +40,7 @@
 #include <stddef.h>
 #include "compat.h"
 
-#define TFAUTH_VERSION "1.1.0"
+#define TFAUTH_VERSION "1.2.0"
 
 /* ---- growable byte buffer (buf.c) ---------------------------------------- */
 typedef struct {

@@ -21,9 +21,9 @@ local runtime = require "tfauth.runtime"
 local openresty = require "tfauth.openresty"
 
 local tfauth = {
-  --- "tfauth 1.1.0"
+  --- "tfauth 1.2.0"
   _VERSION = "tfauth " .. core.version,
-  --- The version, "1.1.0".
+  --- The version, "1.2.0".
   version = core.version,
   --- The metatable of every error; see `Error`.
   Error = core.Error,

@@ -1,12 +1,12 @@
--- The release rockspec: the repository at the tag v1.1.0. `make dist` makes
+-- The release rockspec: the repository at the tag v1.2.0. `make dist` makes
 -- its source rock from a checkout. tfauth-scm-1.rockspec is the same for the
 -- default branch.
 rockspec_format = "3.0"
 package = "tfauth"
-version = "1.1.0-1"
+version = "1.2.0-1"
 source = {
   url = "git+https://github.com/fndtn/tfauth.git",
-  tag = "v1.1.0",
+  tag = "v1.2.0",
 }
 description = {
   summary = "Client of the FNDTN authentication API: login, refresh, logout, password changes",
