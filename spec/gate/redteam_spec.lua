@@ -3,6 +3,8 @@
 local h = require "spec.helper"
 local support = require "spec.gate.support"
 
+local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
 -- What a location behind auth_request must set itself: the subrequest cannot
 -- remove the client's copies (docs/gate.md, "With nginx's own auth_request").
 local MUST_SET = { "cookie", "authorization", "x-auth-request-user", "x-auth-request-email",
@@ -27,7 +29,7 @@ local function auth_request_locations(path)
   return found
 end
 
-describe("the examples' auth_request locations", function()
+describe("the examples' auth_request locations #once", function()
   for _, conf in ipairs { "examples/nginx/nginx.conf", "examples/demo-gate/nginx.conf" } do
     it("set every identity header, Authorization and Cookie: " .. conf, function()
       local locations = auth_request_locations(h.root .. "/" .. conf)
@@ -58,4 +60,35 @@ support.suite("tfauth.gate red team #nginx", function(t)
     assert.matches("^Bearer eyJ", got.authorization)
     assert.is_falsy((got.cookie or ""):find(t.sid(), 1, true))
   end)
+
+  -- Asks, over one connection, for the reset of n made-up names; the statuses seen.
+  local function flood_resets(url, n)
+    return h.sh(("/usr/bin/python3 -c %s %s %d"):format(shell_quote([[
+import collections, http.client, sys, urllib.parse
+host, port = urllib.parse.urlsplit(sys.argv[1]).netloc.split(":")
+conn, seen = http.client.HTTPConnection(host, int(port), timeout=10), collections.Counter()
+for i in range(int(sys.argv[2])):
+    conn.request("POST", "/login/reset", body="user=made-up-%d" % i,
+                 headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"})
+    r = conn.getresponse(); r.read(); seen[r.status] += 1
+print(dict(seen))]]), url, n))
+  end
+
+  it("a flood of password resets for made-up names neither fills the gate's dict nor stops real resets", function()
+    local out, resets, statuses, log = support.start_with(t.prefix, function(conf)
+      return (conf:gsub("lua_shared_dict tfauth_gate 1m;", "lua_shared_dict tfauth_gate 128k;"))
+    end, function(url, dir)
+      local seen = flood_resets(url, 1500) -- a 128k dict holds about 1,000 marks
+      os.execute("sleep 1.1") -- limit_req's burst refilled
+      local status = h.http(url .. "/login/reset", { form = { user = "bob" } })
+      assert.equal(200, status)
+      os.execute("sleep 0.5") -- sent by a timer, after the answer
+      return h.resets(), seen, support.log_of(dir)
+    end)
+    assert.matches("rc=0", out)
+    assert.matches("200", statuses)
+    assert.same({ "bob" }, resets)
+    assert.same({}, support.lines_with(log, "no memory")) -- the key set, its lock and the metrics still fit
+  end)
 end)
+
