@@ -1,5 +1,6 @@
 -- tfauth.gate on real nginx: the regressions of the December 2026 red team
 -- (docs/security.md, "Red team, December 2026").
+local cjson = require "cjson"
 local h = require "spec.helper"
 local support = require "spec.gate.support"
 
@@ -89,6 +90,27 @@ print(dict(seen))]]), url, n))
     assert.matches("200", statuses)
     assert.same({ "bob" }, resets)
     assert.same({}, support.lines_with(log, "no memory")) -- the key set, its lock and the metrics still fit
+  end)
+
+  it("refuses a path with a dot segment, which nginx resolves but proxy_pass hands on as sent", function()
+    t.login("alice") -- no admin role: /admin/ refuses her, /app/ lets her in
+    assert.equal(403, (t.get("/admin/x", { headers = { "Accept: application/json" } })))
+    -- {refused}: a location whose rules refuse her; {allowed}: one that lets her in
+    local forms = { "/{refused}/..%2f{allowed}/x", "/{refused}/%2e%2e/{allowed}/x", "/{refused}/%2E%2E%2F{allowed}/x",
+      "/{refused}/../{allowed}/x", "/{refused}/.%2e/{allowed}/x", "/{refused}%2f..%2f{allowed}/x", "/{allowed}/./x" }
+    for _, form in ipairs(forms) do
+      local path = form:gsub("{refused}", "admin"):gsub("{allowed}", "app")
+      local status, _, body = t.get(path, { path_as_is = true, headers = { "Accept: application/json" } })
+      assert.equal(400, status, path)
+      assert.same({ error = "invalid_request" }, cjson.decode(body), path)
+      path = form:gsub("{refused}", "ar-admin"):gsub("{allowed}", "ar") -- auth_request: nginx shows its 403
+      assert.equal(403, (t.get(path, { path_as_is = true })), path)
+    end
+    for _, path in ipairs { "/app/x", "/app/.well-known/x", "/app/a...b/x", "/app/x?next=/../admin/", "/app/x?a=%2e%2e" } do
+      local status, _, body = t.get(path, { path_as_is = true })
+      assert.equal(200, status, path)
+      assert.equal(path, cjson.decode(body).uri, path)
+    end
   end)
 end)
 

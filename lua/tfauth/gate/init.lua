@@ -189,6 +189,7 @@ local IDENTITY_HEADERS = { { "X-Auth-Request-User", "user" }, { "X-Auth-Request-
 -- no rules: any valid user; a string: the rules of that name in init's `rules`
 function gate.guard(rules)
   local s = configured()
+  if request.has_dot_segment(ngx.var.request_uri) then return answers.dot_segment() end
   request.scrub()
   local checked, problem = gate_options.rules_of(s, rules)
   if problem then return answers.misconfigured(s) end
@@ -224,6 +225,7 @@ end
 -- @tparam[opt] table|string rules as `guard`'s
 function gate.auth_request(rules)
   local s = configured()
+  if request.has_dot_segment(ngx.var.request_uri) then return answers.dot_segment(true) end
   local checked, problem = gate_options.rules_of(s, rules)
   if problem then return answers.misconfigured(s) end
   rules = checked

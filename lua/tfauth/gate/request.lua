@@ -195,6 +195,23 @@ function request.scrub()
   end
 end
 
+--- Whether a request URI's path, as the client sent it, holds a dot segment
+-- (`.` or `..`, plain or percent-encoded, between `/` or `%2F`). nginx picks
+-- the location on the path with them resolved, but `proxy_pass` without a
+-- URI hands the upstream the path as sent: `/admin/..%2Fapp/x` is guarded as
+-- `/app/` and reaches the upstream as `/admin/...`, where a router that does
+-- not resolve them (Express, say) serves its admin pages. Browsers resolve
+-- dot segments before sending. Plain finds first: this runs on every request.
+function request.has_dot_segment(uri)
+  local dot, percent = uri:find("/.", 1, true), uri:find("%", 1, true)
+  if not dot and not percent then return false end
+  local query = uri:find("?", 1, true)
+  if query and (not dot or dot > query) and (not percent or percent > query) then return false end
+  local path = query and uri:sub(1, query - 1) or uri
+  path = path:gsub("%%2[eE]", "."):gsub("%%2[fF]", "/")
+  return (path .. "/"):find("/%.%.?/") ~= nil
+end
+
 --- The POST's fields (form or JSON) and whether they came from a form; nil
 -- when the body is neither.
 function request.posted()
