@@ -97,7 +97,8 @@ print(dict(seen))]]), url, n))
     assert.equal(403, (t.get("/admin/x", { headers = { "Accept: application/json" } })))
     -- {refused}: a location whose rules refuse her; {allowed}: one that lets her in
     local forms = { "/{refused}/..%2f{allowed}/x", "/{refused}/%2e%2e/{allowed}/x", "/{refused}/%2E%2E%2F{allowed}/x",
-      "/{refused}/../{allowed}/x", "/{refused}/.%2e/{allowed}/x", "/{refused}%2f..%2f{allowed}/x", "/{allowed}/./x" }
+      "/{refused}/../{allowed}/x", "/{refused}/.%2e/{allowed}/x", "/{refused}%2f..%2f{allowed}/x", "/{allowed}/./x",
+      "/{allowed}/..;/{refused}/x" } -- Tomcat's `..;`: nginx sees /{allowed}/, Tomcat /{refused}/
     for _, form in ipairs(forms) do
       local path = form:gsub("{refused}", "admin"):gsub("{allowed}", "app")
       local status, _, body = t.get(path, { path_as_is = true, headers = { "Accept: application/json" } })
