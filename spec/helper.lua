@@ -122,12 +122,13 @@ end
 --- One HTTP request with curl: returns status, headers (lower-cased name ->
 -- list of values) and body. opts: method, headers (list of "Name: value"),
 -- body (sent as is), form (table, form-encoded), jar (a cookie file, read and
--- written).
+-- written), path_as_is (the URL's `/./` and `/../` sent, not resolved by curl).
 function helper.http(url, opts)
   opts = opts or {}
   local head, body_file, data = os.tmpname(), os.tmpname(), nil
   local cmd = { "curl -s -g -D", head, "-o", body_file, "-w '%{http_code}'" }
   if opts.method then cmd[#cmd + 1] = "-X " .. opts.method end
+  if opts.path_as_is then cmd[#cmd + 1] = "--path-as-is" end
   for _, h in ipairs(opts.headers or {}) do cmd[#cmd + 1] = "-H " .. shell_quote(h) end
   if opts.jar then cmd[#cmd + 1] = ("-b %s -c %s"):format(opts.jar, opts.jar) end
   if opts.form then

@@ -89,6 +89,13 @@ function answers.refusal(state, result, detail, why, for_auth_request)
   return reply(401, { error = detail or "unauthenticated" })
 end
 
+--- The refusal of a request whose path holds a dot segment
+-- (request.has_dot_segment): 400 `{"error": "invalid_request"}`; 403 for
+-- auth_request (nginx turns a subrequest's 400 into 500).
+function answers.dot_segment(for_auth_request)
+  return reply(for_auth_request and 403 or 400, { error = "invalid_request" })
+end
+
 --- 405 with the methods allowed.
 function answers.method_not_allowed(allow)
   ngx.header["Allow"] = allow

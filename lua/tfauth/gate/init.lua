@@ -183,12 +183,16 @@ local IDENTITY_HEADERS = { { "X-Auth-Request-User", "user" }, { "X-Auth-Request-
 -- for a cookie-authenticated unsafe request from another origin); 503 when
 -- the session store or the key set is unavailable.
 -- A rule table with a mistake, or a name init's `rules` lacks, gets every
--- request 500 (the gate's page or JSON) and is logged once per worker.
+-- request 500 (the gate's page or JSON) and is logged once per worker. A
+-- path that holds a dot segment as sent (`/admin/..%2Fapp/x`: nginx chose
+-- the location with it resolved, the upstream gets it as sent) gets 400
+-- `{"error": "invalid_request"}` (auth_request: 403).
 -- @tparam[opt] table|string rules `roles` (realm roles), `client_roles = { [client] = {...} }`:
 -- a request passes when it holds any one role listed; rules listing none let nobody in;
 -- no rules: any valid user; a string: the rules of that name in init's `rules`
 function gate.guard(rules)
   local s = configured()
+  if request.has_dot_segment(ngx.var.request_uri) then return answers.dot_segment() end
   request.scrub()
   local checked, problem = gate_options.rules_of(s, rules)
   if problem then return answers.misconfigured(s) end
@@ -224,6 +228,7 @@ end
 -- @tparam[opt] table|string rules as `guard`'s
 function gate.auth_request(rules)
   local s = configured()
+  if request.has_dot_segment(ngx.var.request_uri) then return answers.dot_segment(true) end
   local checked, problem = gate_options.rules_of(s, rules)
   if problem then return answers.misconfigured(s) end
   rules = checked

@@ -2,6 +2,7 @@
 -- password (`reset_password`) and change one's own (`change_password`).
 -- @module tfauth.gate.password
 local tfauth = require "tfauth"
+local lrucache = require "resty.lrucache" -- Debian's lua-resty-lrucache (with the lua module)
 local request = require "tfauth.gate.request"
 local answers = require "tfauth.gate.answers"
 local pages = require "tfauth.gate.pages"
@@ -60,11 +61,35 @@ local function send_reset(premature, client, user)
   end
 end
 
+-- The gate's dict also holds the key set, its fetch lock and the metrics,
+-- and anyone may ask for a reset of any name: the marks stop while less than
+-- a quarter of its pages is free (a flood of made-up names once filled it,
+-- and the workers could no longer share the key set). Past that, this
+-- worker's own marks stand in: resets still go out, at most once per name
+-- per interval per worker.
+local RESERVE = 4
+local worker_marks = lrucache.new(10000)
+
+local function mark_in_worker(key, interval)
+  if worker_marks:get(key) then return false, "exists" end
+  worker_marks:set(key, true, interval)
+  return true
+end
+
 -- At most one reset per user name per reset_interval, across workers: the
 -- first to add the key sends it.
 local function schedule_reset(state, user)
   -- Keycloak's user names are case-insensitive: Bob and bob are one mailbox.
-  local ok, err = state.dict:safe_add("reset:" .. ngx.md5(user:lower()), true, state.account.reset_interval)
+  local key, dict, interval = "reset:" .. ngx.md5(user:lower()), state.dict, state.account.reset_interval
+  local ok, err
+  if dict:get(key) then
+    ok, err = false, "exists"
+  elseif dict:free_space() * RESERVE < dict:capacity() then
+    ok, err = mark_in_worker(key, interval)
+  else
+    ok, err = dict:safe_add(key, true, interval)
+    if not ok and err == "no memory" then ok, err = mark_in_worker(key, interval) end
+  end
   if not ok then
     if err ~= "exists" then ngx.log(ngx.ERR, "tfauth: password reset not sent: lua_shared_dict ", state.dict_name,
       ": ", tostring(err)) end

@@ -195,6 +195,24 @@ function request.scrub()
   end
 end
 
+-- A dot segment in a request URI's path: after `/` or `%2F`, one or two `.`
+-- or `%2E`, then `/`, `%2F`, `;`, the query or the end.
+local DOT_SEGMENT = [[^[^?]*(?:/|%2[fF])(?:\.|%2[eE]){1,2}(?:/|%2[fF]|;|\?|$)]]
+
+--- Whether a request URI's path, as the client sent it, holds a dot segment
+-- (`.` or `..`, plain or percent-encoded, between `/` or `%2F`, or before a
+-- `;` path parameter). nginx picks the location on the path with them
+-- resolved, but `proxy_pass` without a URI hands the upstream the path as
+-- sent: `/admin/..%2Fapp/x` is guarded as `/app/` and reaches the upstream
+-- as `/admin/...`, where a router that does not resolve them (Express, say)
+-- serves its admin pages. Browsers resolve dot segments before sending.
+function request.has_dot_segment(uri)
+  -- One PCRE-JIT call, no Lua string work: Lua's own find here cost the
+  -- guard ~7,000 instructions a request (callgrind); this, with the read of
+  -- $request_uri, ~1,300.
+  return ngx.re.find(uri, DOT_SEGMENT, "jo") ~= nil
+end
+
 --- The POST's fields (form or JSON) and whether they came from a form; nil
 -- when the body is neither.
 function request.posted()
