@@ -39,15 +39,15 @@ describe("session", function()
   end)
 
   it("outlives its access token and keeps working", function()
-    h.configure_server { access_ttl = 1 }
+    h.configure_server { access_ttl = 4 } -- long enough for the first call on a loaded machine
     local client = h.client()
     local s = client:session(creds, { skew = 0 })
     local api = h.client { bearer = function() return s:access_token() end }
     api:change_password { x_org = "acme", current_password = creds.password, new_password = "Second-Pass-2" }
-    -- The refreshed token gets a longer life: with 1 s (and iat in whole
-    -- seconds) it could expire before use on a loaded machine.
+    -- The refreshed token gets a longer life: with a few seconds (and iat in
+    -- whole seconds) it could expire before use on a loaded machine.
     h.configure_server { access_ttl = 60 }
-    os.execute("sleep 2.1") -- the first access token is now expired on the server
+    os.execute("sleep 5.1") -- the first access token is now expired on the server
     api:change_password { x_org = "acme", current_password = "Second-Pass-2", new_password = "Third-Pass-3" }
     assert.equal(1, count("/api/iam/refresh"))
     assert.equal(2, count("/api/iam/password/change"))
