@@ -1,7 +1,11 @@
 /* jws.c: a JWS-signed JWT verified (RFC 7515/7519/8725) against a keyset
  * made from a JWKS (jwk.c).
  *
- *   core.jwt_verify(token, keyset, opts)  -> claims, header
+ *   core.jwt_verify(token, keyset, opts [, skip])  -> claims, header
+ *
+ * skip (internal, default 0): the token starts after the first `skip` bytes
+ * of the string, so that the gate verifies "Bearer <token>" in place and
+ * makes no second long string from it (LuaJIT interns every string).
  *
  * What is trusted: only the keyset the caller made and the options it gave.
  * Nothing in the token chooses a key beyond naming a `kid` of that set
@@ -372,23 +376,36 @@ static int check_header(lua_State *L, const verification *v, const char **kid, s
     return alg;
 }
 
-/* core.jwt_verify(token, keyset, opts) -> claims, header */
+/* The skip argument at idx: absent, or an integer from 0 to len. */
+static size_t read_skip(lua_State *L, int idx, size_t len) {
+    lua_Number n;
+    if (lua_isnoneornil(L, idx)) return 0;
+    n = lua_type(L, idx) == LUA_TNUMBER ? lua_tonumber(L, idx) : -1;
+    if (!(n >= 0 && n <= (lua_Number)len && n == (lua_Number)(size_t)n))
+        tf_argerror(L, OP_VERIFY, "skip", "expected an integer from 0 to the string's length");
+    return (size_t)n;
+}
+
+/* core.jwt_verify(token, keyset, opts [, skip]) -> claims, header */
 static int jwt_verify(lua_State *L) {
     unsigned char buf[TF_B64URL_MAX(MAX_TOKEN) + 8];
     verification v;
     parts p;
     tf_keyset *ks;
     const char *token, *kid;
-    size_t len, kid_len;
+    size_t len, kid_len, skip;
     int alg;
     if (lua_type(L, 1) != LUA_TSTRING)
         return tf_argerror(L, OP_VERIFY, "token", "expected a string, got %s", lua_typename(L, lua_type(L, 1)));
     if (!(ks = tf_keyset_check(L, 2)))
         return tf_argerror(L, OP_VERIFY, "keyset", "expected a keyset from jwt.keyset(jwks), got %s",
                            luaL_typename(L, 2));
+    token = lua_tolstring(L, 1, &len);
+    skip = read_skip(L, 4, len);
+    token += skip;
+    len -= skip;
     lua_settop(L, 3);
     read_opts(L, 3, &v);
-    token = lua_tolstring(L, 1, &len);
     split(L, &v, token, len, buf, &p);
 
     v.header = push_object(L, &v, p.header, p.header_len, "the token's header is not a JSON object");

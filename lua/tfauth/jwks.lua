@@ -358,12 +358,12 @@ end
 -- is refused without I/O. (RFC 8037's public Ed25519 key; its private key
 -- is published, which is harmless: passing here only means going on.)
 local precheck_keys
-local function precheck(token, opts)
+local function precheck(token, opts, skip)
   precheck_keys = precheck_keys or core.jwt_keyset {
     keys = { { kty = "OKP", crv = "Ed25519", kid = "tfauth.jwks: no key",
       x = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo" } },
   }
-  local ok, err = pcall(core.jwt_verify, token, precheck_keys, opts)
+  local ok, err = pcall(core.jwt_verify, token, precheck_keys, opts, skip)
   if ok or not is_error(err) then return end
   if err.kind == "argument" or (err.kind == "token" and (err.reason == "malformed" or err.reason == "algorithm")) then
     error(err, 0)
@@ -402,15 +402,22 @@ end
 -- `timeout` when there is no key set at all
 function Jwks:verify(token, opts)
   check_self(self, "verify")
+  return self:_verify_in(token, 0, opts)
+end
+
+-- Internal (the gate's): `verify` of the token that starts after the first
+-- `skip` bytes of text ("Bearer <token>", skip 7): no second long string is
+-- made from the header (LuaJIT interns every string it makes).
+function Jwks:_verify_in(text, skip, opts)
   local started = clock()
   opts = with_issuer(opts, self.issuer)
   self:_load()
   if self:_due() then
-    precheck(token, opts)
+    precheck(text, opts, skip)
     self:_refresh()
   end
-  if not self.keys then precheck(token, opts); error(self:_unavailable(), 0) end
-  local ok, claims, header = pcall(core.jwt_verify, token, self.keys, opts)
+  if not self.keys then precheck(text, opts, skip); error(self:_unavailable(), 0) end
+  local ok, claims, header = pcall(core.jwt_verify, text, self.keys, opts, skip)
   if ok then return claims, header end
   local err = claims
   if is_error(err) and err.kind == "token" and err.kid_missing then
@@ -423,7 +430,7 @@ function Jwks:verify(token, opts)
     else
       local version = self.version
       self:_refresh(version)
-      if self.version ~= version then return core.jwt_verify(token, self.keys, opts) end
+      if self.version ~= version then return core.jwt_verify(text, self.keys, opts, skip) end
     end
   end
   error(err, 0)

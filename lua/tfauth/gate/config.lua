@@ -159,8 +159,10 @@ function config.check_bearer(bearer)
     jwks = { issuer = bearer.issuer, url = bearer.jwks_url, ttl = bearer.ttl,
       min_refresh_interval = bearer.min_refresh_interval, tls = bearer.tls, timeout_ms = bearer.timeout_ms,
       connect_timeout_ms = bearer.connect_timeout_ms },
-    verify = { audience = audience, algorithms = bearer.algorithms or { "RS256" }, types = check_types(bearer.types),
-      leeway = bearer.leeway or 0 },
+    -- Complete here (issuer included), so that jwks:verify uses this table
+    -- as it is instead of copying it on every request.
+    verify = { issuer = bearer.issuer, audience = audience, algorithms = bearer.algorithms or { "RS256" },
+      types = check_types(bearer.types), leeway = bearer.leeway or 0 },
   }
 end
 

@@ -11,10 +11,10 @@ local judge = {}
 local function by_bearer(state, rules, authorization)
   local who = identity.cached(state, authorization)
   if not who then
-    local token = identity.bearer_token(authorization)
-    if not token then return nil end -- another scheme: judged by the session
+    local text, skip = identity.bearer_token(authorization)
+    if not text then return nil end -- another scheme: judged by the session
     local failure, why
-    who, failure, why = identity.of_bearer(state, token, authorization)
+    who, failure, why = identity.of_bearer(state, text, skip, authorization)
     if not who then
       if failure == "unavailable" then return "unavailable", "bearer", "key set", why end
       return "unauthenticated", "bearer", "invalid_token"

@@ -186,12 +186,41 @@ local FORWARDED = { ["x-forwarded-user"] = true, ["x-forwarded-email"] = true, [
 -- Removes what the client sent under an identity header's name (or one that
 -- an upstream would read as one: X_Auth_Request_User when underscores pass).
 local BYTE_X = ("x"):byte()
-function request.scrub()
-  for name in pairs(ngx.req.get_headers(0)) do -- lower-cased names; 0: all of them, not the first 100
-    if name:byte(1) == BYTE_X then -- most headers are not x-*: no copy made for them
-      local n = name:gsub("_", "-")
-      if n:sub(1, 15) == "x-auth-request-" or FORWARDED[n] then ngx.req.clear_header(name) end
+local function scrub_one(name)
+  local n = name:gsub("_", "-")
+  if n:sub(1, 15) == "x-auth-request-" or FORWARDED[n] then ngx.req.clear_header(name) end
+end
+
+-- The names only, through the FFI functions resty.core's get_headers uses:
+-- get_headers(0) makes a Lua string of every value (the bearer's ~1 KB
+-- token too, for LuaJIT to intern); here no value is read and a name
+-- becomes a string only when it starts with x. nil where they are missing.
+local function names_reader()
+  local ok, ffi = pcall(require, "ffi")
+  if not ok or not pcall(require, "resty.core.request") then return nil end
+  local base = require "resty.core.base"
+  local C, elt_ptr = ffi.C, ffi.typeof("ngx_http_lua_ffi_table_elt_t*")
+  local elt_size, truncated = ffi.sizeof("ngx_http_lua_ffi_table_elt_t"), ffi.new("int[1]")
+  return function()
+    local r = base.get_request()
+    local count = C.ngx_http_lua_ffi_req_get_headers_count(r, 0, truncated) -- 0: all, not the first 100
+    if count <= 0 then return end
+    local elts = ffi.cast(elt_ptr, base.get_string_buf(count * elt_size))
+    if C.ngx_http_lua_ffi_req_get_headers(r, elts, count, 0) ~= 0 then error("tfauth.gate: cannot read the headers") end
+    local names = {}
+    for i = 0, count - 1 do -- 0: lower-cased names
+      local key = elts[i].key
+      if key.len > 0 and key.data[0] == BYTE_X then names[#names + 1] = ffi.string(key.data, key.len) end
     end
+    for _, name in ipairs(names) do scrub_one(name) end -- after the loop: clearing changes the list
+  end
+end
+local scrub_by_names = names_reader()
+
+function request.scrub()
+  if scrub_by_names then return scrub_by_names() end
+  for name in pairs(ngx.req.get_headers(0)) do -- lower-cased names; 0: all of them, not the first 100
+    if name:byte(1) == BYTE_X then scrub_one(name) end -- most headers are not x-*: no copy made for them
   end
 end
 
