@@ -148,6 +148,7 @@ local RUN = {
   ["README.md"] = { lua = 1, nginx = 1 }, ["docs/client.md"] = { lua = 2 }, ["docs/sessions.md"] = { lua = 2 },
   ["docs/tokens.md"] = { lua = 3, nginx = 1 }, ["docs/gate.md"] = { nginx = 4 },
   ["docs/openresty.md"] = { nginx = 1 }, ["docs/redis.md"] = { nginx = 1, lua = 1 },
+  ["docs/security.md"] = { nginx = 1 },
 }
 
 describe("the documentation's snippets", function()
@@ -414,6 +415,29 @@ describe("the documentation's nginx snippets #nginx", function()
     assert.equal("alice", cjson.decode(body).headers["x-user"])
     assert.equal(401, (http(url .. "/api/x", { headers = { "Authorization: Bearer a.b.c" } })))
     assert.equal(401, (http(url .. "/api/x")))
+  end)
+
+  it("docs/security.md: the bearer pre-check refuses malformed and oversized bearers before Lua, as printed", function()
+    local conf = block("docs/security.md", "## Tokens chosen to collide in LuaJIT's string hash", "nginx")
+    -- the gate's guard stands aside: what is checked is what nginx refuses before it
+    conf = replace(conf, 'access_by_lua_block { require("tfauth.gate").guard() }', "")
+    local url, stop = start_nginx(conf)
+    finally(stop)
+    local token = ("a"):rep(300) .. "." .. ("B-_9"):rep(200) .. "." .. ("c"):rep(342)
+    local function status(authorization)
+      return (http(url .. "/app/x", { headers = authorization and { "Authorization: " .. authorization } }))
+    end
+    for _, ok in ipairs { "Bearer " .. token, "bearer " .. token, "Bearer a.b.", "Basic YWxpY2U6cHc=" } do
+      assert.equal(200, status(ok), ok:sub(1, 20))
+    end
+    assert.equal(200, status(nil))
+    local refused = { "Bearer", "Bearer ", "Bearer a.b", "Bearer a.b.c.d", "Bearer a b.c.d",
+      "Bearer a.b.c=", "Bearer ..", "BEARER  a.b.c", "Bearer " .. ("a"):rep(4094) .. ".b.c" }
+    for _, bad in ipairs(refused) do
+      local code, headers = http(url .. "/app/x", { headers = { "Authorization: " .. bad } })
+      assert.equal(401, code, bad:sub(1, 20))
+      assert.equal('Bearer error="invalid_token"', (headers["www-authenticate"] or {})[1], bad:sub(1, 20))
+    end
   end)
 
   it("docs/redis.md: the gate's init takes the Redis store as printed (nginx starts)", function()
