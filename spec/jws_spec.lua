@@ -281,6 +281,27 @@ describe("jwt.verify", function()
       refused("signature", h .. "." .. p .. ".")
     end)
 
+    it("verifies in place after skip bytes (the gate's \"Bearer <token>\"), the same checks on what follows", function()
+      local core = require "tfauth.core"
+      local token = good()
+      local c = core.jwt_verify("Bearer " .. token, all_keys(), OPTS, 7)
+      assert.equal(ISS, c.iss)
+      assert.equal(ISS, core.jwt_verify(token, all_keys(), OPTS, 0).iss)
+      local h, p, s = split(token)
+      for _, bad in ipairs { "Bearer  " .. token, "Bearer " .. token .. " ", "Bearer " .. join(h, p, s .. "=") } do
+        local err = helper.error_of(core.jwt_verify, bad, all_keys(), OPTS, 7)
+        assert.equal("malformed", err.reason)
+        jose.assert_no_leak(err, token)
+      end
+      local other = (s:sub(1, 1) == "A" and "B" or "A") .. s:sub(2)
+      assert.equal("signature", helper.error_of(core.jwt_verify, "Bearer " .. join(h, p, other), all_keys(), OPTS, 7).reason)
+      for _, skip in ipairs { -1, 1.5, #token + 1, "7" } do
+        local err = helper.error_of(core.jwt_verify, token, all_keys(), OPTS, skip)
+        assert.equal("argument", err.kind)
+        assert.equal("skip", err.field)
+      end
+    end)
+
     it("refuses padding, standard base64 and whitespace anywhere", function()
       local h, p, s = split(good())
       refused("malformed", join(h .. "=", p, s))
