@@ -28,6 +28,7 @@
 # hashes read share one chain, and interning a new one compares it (memcmp,
 # up to the first difference) with every one in the chain, live or not yet
 # swept by the GC. The gate interns the Authorization value and the token.
+# RUNS (default "valid control collide") picks the runs.
 # Prints the per-phase figures and, for each run, the last phase against the
 # first (the target: within 1.3x).
 set -eu
@@ -133,7 +134,7 @@ declare -A first last worst sum label
 label[valid]="distinct valid tokens (jti after the claims' middle), empty cache at the start"
 label[control]="distinct invalid tokens (bad signature, bytes varied where the hash reads), $FILL tokens cached"
 label[collide]="invalid tokens chosen to collide in LuaJIT's string hash, $FILL tokens cached"
-for run in valid control collide; do
+for run in ${RUNS:-valid control collide}; do
   start_nginx
   # warm up: the key set fetched, the code compiled (tokens not counted)
   send "$keys/warm.txt" 1 "$WARM" >/dev/null
@@ -164,7 +165,7 @@ done
 echo
 echo "| tokens, each sent once ($NTOKENS, 1 worker) | first $PHASE | last $PHASE | last / first | worst $PHASE | worst / first | mean of all |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
-for run in valid control collide; do
+for run in ${RUNS:-valid control collide}; do
   awk -v l="${label[$run]}" -v f="${first[$run]}" -v z="${last[$run]}" -v w="${worst[$run]}" -v m="${sum[$run]}" -v k="$n" 'BEGIN {
     printf "| %s | %.1f µs | %.1f µs | %.2fx | %.1f µs | %.2fx | %.1f µs |\n", l, f, z, z / f, w, w / f, m / k }'
 done
@@ -172,4 +173,4 @@ echo
 echo "(the worker's CPU time per request, whose inverse is the rate it can sustain on its core; the target:"
 echo "the last $PHASE within 1.3x of the first. The cost swings with the GC's cycles, which free the chains:"
 echo "hence the worst phase and the mean.)"
-awk -v a="${sum[control]}" -v b="${sum[collide]}" 'BEGIN { printf "colliding against non-colliding invalid tokens, the same gate state: %.1fx the CPU per request (mean of all phases)\n", b / a }'
+[ -n "${sum[control]:-}" ] && [ -n "${sum[collide]:-}" ] && awk -v a="${sum[control]}" -v b="${sum[collide]}" 'BEGIN { printf "colliding against non-colliding invalid tokens, the same gate state: %.1fx the CPU per request (mean of all phases)\n", b / a }'
