@@ -19,6 +19,7 @@
 local tfauth = require "tfauth"
 local seal = require "tfauth.seal"
 local stores = require "tfauth.store"
+local ids = require "tfauth.ids"
 local metrics = require "tfauth.gate.metrics"
 local identity = require "tfauth.gate.identity"
 
@@ -248,7 +249,7 @@ end
 --- A new session for the signed-in tokens exported (s:export()): its id,
 -- or nil, err ("full" when the store has no room: logged here).
 function sessions.start(state, exported, claims)
-  local sid = require("tfauth.ids").random_hex(24)
+  local sid = ids.random_hex(24)
   exported.sub = type(claims.sub) == "string" and claims.sub or nil
   local saved, err = save(state, sid, exported)
   if not saved then
