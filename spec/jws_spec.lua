@@ -302,6 +302,32 @@ describe("jwt.verify", function()
       end
     end)
 
+    it("the gate's entry returns a refusal, and remembers a keyset's last header by its text", function()
+      local core = require "tfauth.core"
+      local keys = jwt.keyset(jwks_of(request.tokens.RS256.key, request.tokens.ES256.key))
+      local token, es = mint().tokens.RS256, mint().tokens.ES256
+      local h, p, s = split(token)
+      local c = core.jwt_check("Bearer " .. token, keys, OPTS, 7)
+      assert.same(jwt.verify(token, keys, OPTS), c)
+      -- another token with the same header: the remembered one is used, and
+      -- what the header says still holds (alg, kid, the options' allow-list)
+      local other = (s:sub(1, 1) == "A" and "B" or "A") .. s:sub(2)
+      local none, err = core.jwt_check(join(h, p, other), keys, OPTS)
+      assert.is_nil(none)
+      assert.same({ "signature", "RS256", request.tokens.RS256.key },
+        { err.reason, err.alg, err.kid })
+      none, err = core.jwt_check(token, keys, opts { algorithms = { "ES256" } })
+      assert.equal("algorithm", err.reason)
+      -- another header replaces it; the first is read afresh after
+      assert.equal(ISS, core.jwt_check(es, keys, opts { algorithms = { "ES256" } }).iss)
+      assert.same(c, core.jwt_check(token, keys, OPTS))
+      -- a header refused by its own content is not remembered
+      local crit = b64(cjson.encode { alg = "RS256", kid = request.tokens.RS256.key, crit = { "exp" } })
+      for _ = 1, 2 do assert.equal("malformed", select(2, core.jwt_check(join(crit, p, s), keys, OPTS)).reason) end
+      -- argument errors are still raised
+      assert.equal("opts", helper.error_of(core.jwt_check, token, keys, 5).field)
+    end)
+
     it("refuses padding, standard base64 and whitespace anywhere", function()
       local h, p, s = split(good())
       refused("malformed", join(h .. "=", p, s))

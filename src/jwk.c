@@ -68,6 +68,10 @@ int tf_alg_find(const char *name, size_t len) {
     return -1;
 }
 
+const char *tf_alg_name(int alg) {
+    return alg >= 0 && alg < NALGS ? algs[alg].name : NULL;
+}
+
 /* ---- the keyset userdata --------------------------------------------------- */
 typedef struct {
     EVP_PKEY *pkey;
@@ -87,8 +91,13 @@ struct tf_keyset {
     int n;
     EVP_MD *md[3];      /* SHA-256, SHA-384, SHA-512 */
     EVP_MD_CTX *md_ctx; /* reused by every verification with this set */
+    tf_header_memo memo; /* jws.c's: the last header decoded with this set */
     jwk keys[];
 };
+
+tf_header_memo *tf_keyset_memo(tf_keyset *ks) {
+    return &ks->memo;
+}
 
 tf_keyset *tf_keyset_check(lua_State *L, int idx) {
     tf_keyset *ks = lua_touserdata(L, idx);

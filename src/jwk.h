@@ -13,6 +13,24 @@ typedef struct tf_keyset tf_keyset;
 #define TF_ALG_NAMES "RS256/384/512, PS256/384/512, ES256/384/512, EdDSA, Ed25519"
 #define TF_ALG_DEFAULT 1u /* RS256 alone */
 int tf_alg_find(const char *name, size_t len); /* index, or -1 */
+const char *tf_alg_name(int alg);              /* the name of an index tf_alg_find gave */
+
+/* The last JWS header a keyset's verification decoded, remembered by its
+ * base64url text: every token of one realm carries the same header, so the
+ * gate decodes it once per realm instead of once per token (jws.c). Only a
+ * header that passed the checks that do not depend on the options is kept. */
+#define TF_MEMO_SEGMENT 256
+#define TF_MEMO_FIELD 128
+typedef struct {
+    size_t segment_len;             /* 0: nothing remembered */
+    char segment[TF_MEMO_SEGMENT];  /* the header's base64url text */
+    int alg;                        /* tf_alg_find's index */
+    int has_kid, typ;               /* typ: 0 absent, 1 a string */
+    size_t kid_len, typ_len;
+    char kid[TF_MEMO_FIELD], typ_text[TF_MEMO_FIELD];
+} tf_header_memo;
+
+tf_header_memo *tf_keyset_memo(tf_keyset *ks);
 
 /* The keyset userdata at idx, or NULL when it is something else. */
 tf_keyset *tf_keyset_check(lua_State *L, int idx);

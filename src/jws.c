@@ -2,10 +2,17 @@
  * made from a JWKS (jwk.c).
  *
  *   core.jwt_verify(token, keyset, opts [, skip])  -> claims, header
+ *   core.jwt_check(token, keyset, opts [, skip])   -> claims | nil, err
  *
- * skip (internal, default 0): the token starts after the first `skip` bytes
- * of the string, so that the gate verifies "Bearer <token>" in place and
- * makes no second long string from it (LuaJIT interns every string).
+ * skip (default 0): the token starts after the first `skip` bytes of the
+ * string, so that the gate verifies "Bearer <token>" in place and makes no
+ * second long string from it (LuaJIT interns every string).
+ *
+ * jwt_check is the gate's: a refusal is returned, not raised (raising costs
+ * the unwinder a walk of every C frame up to the pcall: ~5% of a refused
+ * request), and the header is decoded once per keyset and remembered by its
+ * text (tf_header_memo) instead of once per token. Argument errors are
+ * raised by both.
  *
  * What is trusted: only the keyset the caller made and the options it gave.
  * Nothing in the token chooses a key beyond naming a `kid` of that set
@@ -17,6 +24,7 @@
  * `alg` (from the header, once read) and `iss` (from the claims, once read)
  * let an operator see which issuer and key a refused token claimed. */
 #include <math.h>
+#include <setjmp.h>
 #include <string.h>
 #include <sys/time.h>
 #include "jwk.h"
@@ -28,6 +36,15 @@
  * "signature", "expired", "not_yet_valid", "issuer", "type", "audience". */
 
 /* ---- options ----------------------------------------------------------------- */
+/* What verification reads of the JWS header, from the decoded table (the
+ * strings stay on the stack) or from the keyset's memo. NULL: absent, or
+ * not a string (then the *_other flag says it is there). */
+typedef struct {
+    const char *alg_name, *kid, *typ;
+    size_t alg_len, kid_len, typ_len;
+    int kid_other, typ_other, crit;
+} header_view;
+
 /* One verification: the options as read, then the token's parts as they are
  * decoded (so that a refusal can name what was read). Stack indices. */
 typedef struct {
@@ -36,7 +53,10 @@ typedef struct {
     int audience;    /* a string or list; 0: unchecked */
     int types;       /* a list; 0: unchecked */
     double leeway, now;
-    int header, claims; /* the decoded tables; 0 until read */
+    int has_header;  /* h read */
+    header_view h;
+    int claims;      /* the decoded table; 0 until read */
+    jmp_buf *refused; /* jwt_check: where a refusal returns to; NULL: raise it */
 } verification;
 
 static const char *const option_names[] = {"issuer", "audience", "algorithms", "types", "leeway", "now", NULL};
@@ -111,7 +131,9 @@ static double wall_clock(void) {
  * so o's indices stay valid. Raises `argument` errors naming the field. */
 static void read_opts(lua_State *L, int idx, verification *o) {
     int base, i;
+    jmp_buf *refused = o->refused;
     memset(o, 0, sizeof *o); /* header, claims: 0, nothing read yet */
+    o->refused = refused;
     if (lua_isnil(L, idx)) {
         lua_newtable(L);
         lua_replace(L, idx);
@@ -156,6 +178,12 @@ static void copy_string(lua_State *L, int from, const char *name, int err) {
     else lua_pop(L, 1);
 }
 
+static void set_string(lua_State *L, int err, const char *name, const char *s, size_t len) {
+    if (!s) return;
+    lua_pushlstring(L, s, len);
+    lua_setfield(L, err, name);
+}
+
 static int refuse(lua_State *L, const verification *v, const char *reason, int kid_missing, const char *why) {
     int err;
     tf_error_push(L, TF_TOKEN, OP_VERIFY, "token refused (%s): %s", reason, why);
@@ -166,11 +194,12 @@ static int refuse(lua_State *L, const verification *v, const char *reason, int k
         lua_pushboolean(L, 1);
         lua_setfield(L, err, "kid_missing");
     }
-    if (v->header) {
-        copy_string(L, v->header, "kid", err);
-        copy_string(L, v->header, "alg", err);
+    if (v->has_header) {
+        set_string(L, err, "kid", v->h.kid, v->h.kid_len);
+        set_string(L, err, "alg", v->h.alg_name, v->h.alg_len);
     }
     if (v->claims) copy_string(L, v->claims, "iss", err);
+    if (v->refused) longjmp(*v->refused, 1); /* jwt_check: returned, the error on top */
     return lua_error(L);
 }
 
@@ -248,10 +277,10 @@ static int same_media_type(const char *a, size_t a_len, const char *b, size_t b_
     return a_len == b_len && same_letters(a, b, a_len);
 }
 
-/* Whether the media type at s is one of the list at list. */
-static int media_type_in_list(lua_State *L, int s, int list) {
-    size_t len, item_len;
-    const char *str = lua_tolstring(L, s, &len), *item;
+/* Whether the media type str is one of the list at list. */
+static int media_type_in_list(lua_State *L, const char *str, size_t len, int list) {
+    size_t item_len;
+    const char *item;
     int i, n = (int)lua_rawlen(L, list), found = 0;
     for (i = 1; i <= n && !found; i++) {
         lua_rawgeti(L, list, i);
@@ -268,13 +297,10 @@ static int media_type_in_list(lua_State *L, int s, int list) {
  * the header; Keycloak's say "Bearer" in the claim. */
 static int type_ok(lua_State *L, const verification *v) {
     int top = lua_gettop(L), ok = 0;
-    lua_getfield(L, v->header, "typ");
-    if (lua_type(L, -1) == LUA_TSTRING) {
-        size_t len;
-        const char *typ = lua_tolstring(L, -1, &len);
-        if (media_type_in_list(L, top + 1, v->types)) ok = 1;
-        else if (!same_media_type(typ, len, "JWT", 3)) ok = -1;
-    } else if (!lua_isnil(L, -1)) {
+    if (v->h.typ) {
+        if (media_type_in_list(L, v->h.typ, v->h.typ_len, v->types)) ok = 1;
+        else if (!same_media_type(v->h.typ, v->h.typ_len, "JWT", 3)) ok = -1;
+    } else if (v->h.typ_other) {
         ok = -1;
     }
     if (ok == 0) {
@@ -325,6 +351,7 @@ typedef struct {
     const unsigned char *header, *payload, *sig;
     size_t header_len, payload_len, sig_len;
     size_t input_len; /* header.payload, the signing input */
+    size_t header_text_len; /* the header's base64url text, token[0, len) */
 } parts;
 
 static void split(lua_State *L, const verification *v, const char *token, size_t len, unsigned char *buf,
@@ -354,26 +381,78 @@ static void split(lua_State *L, const verification *v, const char *token, size_t
     p->sig = buf + off;
     p->sig_len = n;
     p->input_len = (size_t)(d2 - token);
+    p->header_text_len = (size_t)(d1 - token);
 }
 
-/* The header's checks, before any key is used; returns the alg's index and
- * sets kid (NULL when the token names none). */
-static int check_header(lua_State *L, const verification *v, const char **kid, size_t *kid_len) {
-    int header = v->header, alg;
+/* ---- the header ------------------------------------------------------------------ */
+/* Member name of the table at t, left on the stack (a string's bytes stay
+ * valid while it is there): its bytes when a string, else NULL with *other
+ * set when it is there at all. */
+static const char *string_member(lua_State *L, int t, const char *name, size_t *len, int *other) {
+    lua_getfield(L, t, name);
+    *len = 0;
+    if (lua_type(L, -1) == LUA_TSTRING) return lua_tolstring(L, -1, len);
+    if (other) *other = !lua_isnil(L, -1);
+    return NULL;
+}
+
+/* Decodes the header into the view; returns the table's stack index. */
+static int read_header(lua_State *L, verification *v, const parts *p) {
+    int header = push_object(L, v, p->header, p->header_len, "the token's header is not a JSON object");
+    header_view *h = &v->h;
+    h->alg_name = string_member(L, header, "alg", &h->alg_len, NULL);
+    h->kid = string_member(L, header, "kid", &h->kid_len, &h->kid_other);
+    h->typ = string_member(L, header, "typ", &h->typ_len, &h->typ_other);
     lua_getfield(L, header, "crit");
-    if (!lua_isnil(L, -1)) refuse(L, v, "malformed", 0, "the token's header has crit (no extension is understood)");
-    lua_getfield(L, header, "alg");
-    if (lua_type(L, -1) != LUA_TSTRING) refuse(L, v, "malformed", 0, "the token's header has no alg");
-    alg = tf_alg_find(lua_tostring(L, -1), lua_rawlen(L, -1));
+    h->crit = !lua_isnil(L, -1);
+    v->has_header = 1;
+    return header;
+}
+
+/* The header's checks, before any key is used; returns the alg's index. */
+static int check_header(lua_State *L, const verification *v) {
+    const header_view *h = &v->h;
+    int alg;
+    if (h->crit) refuse(L, v, "malformed", 0, "the token's header has crit (no extension is understood)");
+    if (!h->alg_name) refuse(L, v, "malformed", 0, "the token's header has no alg");
+    alg = tf_alg_find(h->alg_name, h->alg_len);
     if (alg < 0 || !(v->algs & (1u << alg)))
         refuse(L, v, "algorithm", 0, "the token's alg is not in the allowed algorithms");
-    /* Left on the stack: kid points into the string, kept alive by it. */
-    lua_getfield(L, header, "kid");
-    *kid = NULL;
-    *kid_len = 0;
-    if (lua_type(L, -1) == LUA_TSTRING) *kid = lua_tolstring(L, -1, kid_len);
-    else if (!lua_isnil(L, -1)) refuse(L, v, "malformed", 0, "the token's kid is not a string");
+    if (h->kid_other) refuse(L, v, "malformed", 0, "the token's kid is not a string");
     return alg;
+}
+
+/* The view of the header whose text the keyset's memo holds; 0 if it holds
+ * another (or none). */
+static int recall_header(verification *v, tf_header_memo *m, const char *text, size_t len) {
+    header_view *h = &v->h;
+    if (m->segment_len == 0 || m->segment_len != len || memcmp(m->segment, text, len) != 0) return 0;
+    memset(h, 0, sizeof *h);
+    h->alg_name = tf_alg_name(m->alg);
+    h->alg_len = strlen(h->alg_name);
+    if (m->has_kid) h->kid = m->kid, h->kid_len = m->kid_len;
+    if (m->typ) h->typ = m->typ_text, h->typ_len = m->typ_len;
+    v->has_header = 1;
+    return 1;
+}
+
+/* Remembers a header that passed every check but the options' (its alg is
+ * known, no crit, kid and typ strings or absent) and fits the memo. */
+static void remember_header(const header_view *h, tf_header_memo *m, const char *text, size_t len) {
+    int alg = h->alg_name ? tf_alg_find(h->alg_name, h->alg_len) : -1;
+    m->segment_len = 0;
+    if (alg < 0 || h->crit || h->kid_other || h->typ_other || len > sizeof m->segment ||
+        h->kid_len > sizeof m->kid || h->typ_len > sizeof m->typ_text)
+        return;
+    memcpy(m->segment, text, len);
+    m->alg = alg;
+    m->has_kid = h->kid != NULL;
+    if (h->kid) memcpy(m->kid, h->kid, h->kid_len);
+    m->kid_len = h->kid_len;
+    m->typ = h->typ != NULL;
+    if (h->typ) memcpy(m->typ_text, h->typ, h->typ_len);
+    m->typ_len = h->typ_len;
+    m->segment_len = len;
 }
 
 /* The skip argument at idx: absent, or an integer from 0 to len. */
@@ -386,15 +465,17 @@ static size_t read_skip(lua_State *L, int idx, size_t len) {
     return (size_t)n;
 }
 
-/* core.jwt_verify(token, keyset, opts [, skip]) -> claims, header */
-static int jwt_verify(lua_State *L) {
+/* Both entries: refused (jwt_check) is where a refusal returns to, NULL
+ * for jwt_verify (it raises). Pushes the claims (jwt_verify: then the
+ * header); returns how many values. */
+static int verify(lua_State *L, jmp_buf *refused) {
     unsigned char buf[TF_B64URL_MAX(MAX_TOKEN) + 8];
     verification v;
     parts p;
     tf_keyset *ks;
-    const char *token, *kid;
-    size_t len, kid_len, skip;
-    int alg;
+    const char *token;
+    size_t len, skip;
+    int alg, header = 0;
     if (lua_type(L, 1) != LUA_TSTRING)
         return tf_argerror(L, OP_VERIFY, "token", "expected a string, got %s", lua_typename(L, lua_type(L, 1)));
     if (!(ks = tf_keyset_check(L, 2)))
@@ -405,12 +486,18 @@ static int jwt_verify(lua_State *L) {
     token += skip;
     len -= skip;
     lua_settop(L, 3);
+    v.refused = refused;
     read_opts(L, 3, &v);
     split(L, &v, token, len, buf, &p);
 
-    v.header = push_object(L, &v, p.header, p.header_len, "the token's header is not a JSON object");
-    alg = check_header(L, &v, &kid, &kid_len);
-    switch (tf_keyset_verify(ks, alg, kid, kid_len, (const unsigned char *)token, p.input_len, p.sig, p.sig_len)) {
+    /* jwt_verify returns the header's table, so it decodes it every time. */
+    if (!refused || !recall_header(&v, tf_keyset_memo(ks), token, p.header_text_len)) {
+        header = read_header(L, &v, &p);
+        if (refused) remember_header(&v.h, tf_keyset_memo(ks), token, p.header_text_len);
+    }
+    alg = check_header(L, &v);
+    switch (tf_keyset_verify(ks, alg, v.h.kid, v.h.kid_len, (const unsigned char *)token, p.input_len, p.sig,
+                             p.sig_len)) {
     case TF_SIG_VALID: break;
     case TF_SIG_NO_KID: refuse(L, &v, "key", 1, "no key in the keyset has the token's kid"); break;
     case TF_SIG_NO_KEY: refuse(L, &v, "key", 0, "no key in the keyset fits the token's algorithm"); break;
@@ -420,11 +507,32 @@ static int jwt_verify(lua_State *L) {
     /* Only now, signed by a trusted key, is the payload parsed. */
     v.claims = push_object(L, &v, p.payload, p.payload_len, "the token's payload is not a JSON object");
     check_claims(L, &v);
-    lua_pushvalue(L, v.header);
+    if (refused) return 1;
+    lua_pushvalue(L, header);
     return 2;
+}
+
+/* core.jwt_verify(token, keyset, opts [, skip]) -> claims, header */
+static int jwt_verify(lua_State *L) {
+    return verify(L, NULL);
+}
+
+/* core.jwt_check(token, keyset, opts [, skip]) -> claims | nil, err. Its
+ * own frame holds the jump buffer, so that no local of verify's is read
+ * after a jump. */
+static int jwt_check(lua_State *L) {
+    jmp_buf refused;
+    if (setjmp(refused)) {
+        lua_pushnil(L);
+        lua_insert(L, -2);
+        return 2;
+    }
+    return verify(L, &refused);
 }
 
 void tf_open_jws(lua_State *L, int module) {
     lua_pushcfunction(L, jwt_verify);
     lua_setfield(L, module, "jwt_verify");
+    lua_pushcfunction(L, jwt_check);
+    lua_setfield(L, module, "jwt_check");
 }

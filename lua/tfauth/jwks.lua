@@ -390,6 +390,45 @@ function Jwks:keyset()
   return self.keys
 end
 
+-- After a refusal for a kid not in the set, begun at started: whether a
+-- newer set came (fetched now, at most once per min_refresh_interval) for a
+-- second try.
+local function refetched(self, started)
+  local fetched = self.store:get("fetched")
+  if fetched and fetched >= started then
+    -- The set arrived during this call (its first fetch, say): that fetch
+    -- was this miss's one. A fresh jwks fed made-up kids fetches once.
+    local last = self.store:get("miss_fetch")
+    if not last or last < fetched then self.store:set("miss_fetch", fetched) end
+    return false
+  end
+  local version = self.version
+  self:_refresh(version)
+  return self.version ~= version
+end
+
+-- text verified with verifier: core.jwt_verify (a refusal raised; claims,
+-- header) or core.jwt_check (a refusal returned: claims | nil, err). The set
+-- is fetched first when due, and again once when the token's kid is not in it.
+local function verify_with(self, verifier, text, skip, opts)
+  local started = clock()
+  opts = with_issuer(opts, self.issuer)
+  self:_load()
+  if self:_due() then
+    precheck(text, opts, skip)
+    self:_refresh()
+  end
+  if not self.keys then precheck(text, opts, skip); error(self:_unavailable(), 0) end
+  local ok, claims, header = pcall(verifier, text, self.keys, opts, skip)
+  if ok and claims then return claims, header end
+  local err = ok and header or claims
+  if is_error(err) and err.kind == "token" and err.kid_missing and refetched(self, started) then
+    return verifier(text, self.keys, opts, skip)
+  end
+  if ok then return nil, err end
+  error(err, 0)
+end
+
 --- Verifies a token against the realm's keys (`tfauth.jwt.verify`).
 -- A token whose `kid` is not in the set makes one fetch (at most one per
 -- `min_refresh_interval`) and a second try.
@@ -402,38 +441,16 @@ end
 -- `timeout` when there is no key set at all
 function Jwks:verify(token, opts)
   check_self(self, "verify")
-  return self:_verify_in(token, 0, opts)
+  return verify_with(self, core.jwt_verify, token, 0, opts)
 end
 
 -- Internal (the gate's): `verify` of the token that starts after the first
 -- `skip` bytes of text ("Bearer <token>", skip 7): no second long string is
--- made from the header (LuaJIT interns every string it makes).
-function Jwks:_verify_in(text, skip, opts)
-  local started = clock()
-  opts = with_issuer(opts, self.issuer)
-  self:_load()
-  if self:_due() then
-    precheck(text, opts, skip)
-    self:_refresh()
-  end
-  if not self.keys then precheck(text, opts, skip); error(self:_unavailable(), 0) end
-  local ok, claims, header = pcall(core.jwt_verify, text, self.keys, opts, skip)
-  if ok then return claims, header end
-  local err = claims
-  if is_error(err) and err.kind == "token" and err.kid_missing then
-    local fetched = self.store:get("fetched")
-    if fetched and fetched >= started then
-      -- The set arrived during this call (its first fetch, say): that fetch
-      -- was this miss's one. A fresh jwks fed made-up kids fetches once.
-      local last = self.store:get("miss_fetch")
-      if not last or last < fetched then self.store:set("miss_fetch", fetched) end
-    else
-      local version = self.version
-      self:_refresh(version)
-      if self.version ~= version then return core.jwt_verify(text, self.keys, opts, skip) end
-    end
-  end
-  error(err, 0)
+-- made from the header (LuaJIT interns every string it makes). A refusal is
+-- returned, not raised: the claims, or nil and the `token` error; other
+-- errors (no key set, bad arguments) are raised.
+function Jwks:_check_in(text, skip, opts)
+  return verify_with(self, core.jwt_check, text, skip, opts)
 end
 
 function Jwks:__tostring()

@@ -268,17 +268,32 @@ function jose.assert_no_leak(err, token)
   end
 end
 
+-- The fields of an error worth comparing (its message and what it names).
+local function error_fields(err)
+  return { message = tostring(err), kind = err.kind, reason = err.reason, kid = err.kid, alg = err.alg,
+    iss = err.iss, kid_missing = err.kid_missing }
+end
+
 --- Verifies expecting a refusal; checks kind, operation and reason, the same
--- through tfauth.safe; returns the error.
+-- through tfauth.safe, and the same error returned by the gate's entry
+-- (core.jwt_check) whether the keyset's header memo holds another header,
+-- this token's, or none; returns the error.
 function jose.refused(reason, token, keys, o)
-  local err = helper.error_of(tfauth.jwt.verify, token, keys or jose.all_keys(), o or jose.OPTS)
+  keys, o = keys or jose.all_keys(), o or jose.OPTS
+  local err = helper.error_of(tfauth.jwt.verify, token, keys, o)
   luassert.equal("token", err.kind)
   luassert.equal("jwt.verify", err.operation)
   luassert.equal(reason, err.reason, tostring(err))
   jose.assert_no_leak(err, token)
-  local none, serr = safe.jwt.verify(token, keys or jose.all_keys(), o or jose.OPTS)
+  local none, serr = safe.jwt.verify(token, keys, o)
   luassert.is_nil(none)
   luassert.equal(reason, serr.reason)
+  local core = require "tfauth.core"
+  for _ = 1, 2 do -- the first call may fill the memo, the second may read it
+    local claims, cerr = core.jwt_check(token, keys, o)
+    luassert.is_nil(claims)
+    luassert.same(error_fields(err), error_fields(cerr))
+  end
   return err
 end
 

@@ -145,15 +145,18 @@ end
 function identity.of_bearer(state, text, skip, authorization)
   -- The shape (three base64url segments, 16 KiB at most) is the C core's to
   -- check: tfauth.jwks refuses a malformed token before any fetch.
-  local ok, claims = pcall(state.jwks._verify_in, state.jwks, text, skip, state.bearer.verify)
+  -- A refusal comes back as a value (no error raised and caught per
+  -- refused token); an unreachable key set or a bug is raised.
+  local ok, claims, err = pcall(state.jwks._check_in, state.jwks, text, skip, state.bearer.verify)
   if not ok then
-    local err = claims
+    err = claims
     if tfauth.is_error(err) and identity.TRANSIENT[err.kind] then return nil, "unavailable", tostring(err) end
-    if not (tfauth.is_error(err) and err.kind == "token") then
+    if not (tfauth.is_error(err) and err.kind == "token") then -- a malformed token is refused before a fetch
       ngx.log(ngx.ERR, "tfauth: bearer verification failed: ", tostring(err))
     end
     return nil, "refused", refused(state, err)
   end
+  if not claims then return nil, "refused", refused(state, err) end
   local who = identity.of(claims, authorization)
   local ttl = (who.exp or 0) - ngx.now()
   if ttl > 0 then state.tokens:set(authorization, who, ttl) end
