@@ -56,4 +56,18 @@ function runtime.uses_nginx(transport)
   return transport == "nginx" or (transport == "auto" and runtime.in_request_phase())
 end
 
+local errlog -- ngx.errlog (lua-resty-core), once looked for; false: not there
+--- Whether nginx writes this request's log lines of `level` (`ngx.INFO`,
+-- ...), by the error_log that applies to it: what a caller checks before
+-- formatting a line nginx would drop. True outside nginx or when unknown.
+function runtime.logs(level)
+  if errlog == nil then
+    local ok, module = pcall(require, "ngx.errlog")
+    errlog = ok and module or false
+  end
+  if not errlog then return true end
+  local ok, filter = pcall(errlog.get_sys_filter_level)
+  return not ok or filter >= level
+end
+
 return runtime

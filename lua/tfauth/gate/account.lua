@@ -84,7 +84,7 @@ function account.login_post(state)
     if reason == "unavailable" then ngx.header["Retry-After"] = tostring(pages.RETRY_AFTER) end
     if as_page then return pages.signin(state, LOGIN_STATUS[reason], reason, rd, user, retry_after) end
     if retry_after then ngx.header["Retry-After"] = tostring(retry_after) end
-    return answers.reply(LOGIN_STATUS[reason], { error = LOGIN_ERROR[reason] })
+    return answers.reply_error(LOGIN_STATUS[reason], LOGIN_ERROR[reason])
   end
   if request.cross_site(state) then return failed("cross_site") end
   local user, password = args and request.text(args.user), args and request.text(args.password)
@@ -111,7 +111,7 @@ end
 
 --- A POST to the logout location: end the session, expire the cookie.
 function account.logout_post(state)
-  if request.cross_site(state) then return answers.reply(403, { error = "cross_site_request" }) end
+  if request.cross_site(state) then return answers.reply_error(403, "cross_site_request") end
   local args, from_form = request.posted()
   local rd = request.rd_of(args or {})
   local sid = request.session_id(state)

@@ -13,15 +13,32 @@ function answers.no_store()
 end
 local no_store = answers.no_store
 
---- Sends a JSON answer and ends the request.
-function answers.reply(status, body)
+-- The gate's own codes, each encoded once: a refusal is the common answer
+-- of a guarded API, and its body never varies.
+local ERROR_BODIES = setmetatable({}, { __index = function(bodies, code)
+  bodies[code] = json.encode { error = code }
+  return bodies[code]
+end })
+
+local function send(status, text)
   ngx.status = status
   ngx.header["Content-Type"] = "application/json"
+  ngx.header["Content-Length"] = #text -- one buffer, not chunks
   no_store()
-  ngx.print(json.encode(body))
+  ngx.print(text)
   return ngx.exit(ngx.HTTP_OK)
 end
-local reply = answers.reply
+
+--- Sends a JSON answer and ends the request.
+function answers.reply(status, body)
+  return send(status, json.encode(body))
+end
+
+--- Sends `{"error": code}` (code: one of the gate's fixed codes) and ends the request.
+function answers.reply_error(status, code)
+  return send(status, ERROR_BODIES[code])
+end
+local reply_error = answers.reply_error
 
 --- 503 `{"error": "unavailable"}` with `Retry-After`, or the 503 page for a
 -- browser's navigation (given the state); `what` and `err` in the error log.
@@ -29,14 +46,14 @@ function answers.unavailable(what, err, state)
   ngx.log(ngx.ERR, "tfauth: ", what, " unavailable: ", tostring(err))
   if state and request.from_browser(true) then return pages.unavailable(state) end
   ngx.header["Retry-After"] = tostring(pages.RETRY_AFTER)
-  return reply(503, { error = "unavailable" })
+  return reply_error(503, "unavailable")
 end
 
 --- 500 for a location whose configuration is wrong: the error page for a
 -- browser's navigation, else `{"error": "misconfigured"}` (never nginx's bare page).
 function answers.misconfigured(state)
   if request.from_browser(true) then return pages.error(state) end
-  return reply(500, { error = "misconfigured" })
+  return reply_error(500, "misconfigured")
 end
 
 --- 403 for a signed-in user the rules refuse (`who`: their identity): the
@@ -47,14 +64,18 @@ function answers.forbidden(state, detail, who)
     if request.from_browser(true) then return pages.forbidden(state, who) end
     answers.www_authenticate("insufficient_scope")
   end
-  return reply(403, { error = detail })
+  return reply_error(403, detail)
 end
 
---- Sets `WWW-Authenticate: Bearer realm="tfauth"`, with an error code if given.
+local CHALLENGES = setmetatable({ [false] = 'Bearer realm="tfauth"' }, { __index = function(challenges, code)
+  challenges[code] = 'Bearer realm="tfauth", error="' .. code .. '"'
+  return challenges[code]
+end })
+
+--- Sets `WWW-Authenticate: Bearer realm="tfauth"`, with an error code (one
+-- of the gate's fixed codes) if given.
 function answers.www_authenticate(error_code)
-  local value = 'Bearer realm="tfauth"'
-  if error_code then value = value .. ', error="' .. error_code .. '"' end
-  ngx.header["WWW-Authenticate"] = value
+  ngx.header["WWW-Authenticate"] = CHALLENGES[error_code or false]
 end
 
 --- What the sign-in URL carries when the request had the gate's cookie
@@ -79,27 +100,27 @@ function answers.refusal(state, result, detail, why, for_auth_request)
   if result == "forbidden" then
     if for_auth_request then
       if detail == "insufficient_scope" then answers.www_authenticate("insufficient_scope") end
-      return reply(403, { error = detail })
+      return reply_error(403, detail)
     end
     return answers.forbidden(state, detail, why)
   end
   if not for_auth_request and request.from_browser() then return answers.to_signin(state, detail) end
   if detail == "duplicate_cookie" then detail = nil end -- not an RFC 6750 error code
   answers.www_authenticate(detail)
-  return reply(401, { error = detail or "unauthenticated" })
+  return reply_error(401, detail or "unauthenticated")
 end
 
 --- The refusal of a request whose path holds a dot segment
 -- (request.has_dot_segment): 400 `{"error": "invalid_request"}`; 403 for
 -- auth_request (nginx turns a subrequest's 400 into 500).
 function answers.dot_segment(for_auth_request)
-  return reply(for_auth_request and 403 or 400, { error = "invalid_request" })
+  return reply_error(for_auth_request and 403 or 400, "invalid_request")
 end
 
 --- 405 with the methods allowed.
 function answers.method_not_allowed(allow)
   ngx.header["Allow"] = allow
-  return reply(405, { error = "method_not_allowed" })
+  return reply_error(405, "method_not_allowed")
 end
 
 return answers

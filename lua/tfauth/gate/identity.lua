@@ -3,12 +3,15 @@
 -- their `exp`.
 -- @module tfauth.gate.identity
 local tfauth = require "tfauth"
+local runtime = require "tfauth.runtime"
 local metrics = require "tfauth.gate.metrics"
 
 local identity = {}
 
+-- %c: the C locale's control characters, 0-31 and 127 (nginx never sets a
+-- locale); one class test a byte, where a bracket set is parsed at each.
 local function header_safe(v)
-  if type(v) == "string" and v ~= "" and not v:find("[%z\1-\31\127]") then return v end
+  if type(v) == "string" and v ~= "" and not v:find("%c") then return v end
 end
 
 local function set_of(list)
@@ -134,6 +137,7 @@ local function refused(state, err)
   local is_token = tfauth.is_error(err) and err.kind == "token"
   local reason = is_token and err.reason or "error"
   metrics.bearer_refused(state, reason)
+  if not runtime.logs(ngx.INFO) then return reason end -- at the usual warn, formatting it is waste
   ngx.log(ngx.INFO, "tfauth: bearer token refused: reason=", reason, " kid=", loggable(is_token and err.kid),
     " alg=", loggable(is_token and err.alg), " iss=", loggable(is_token and err.iss))
   return reason

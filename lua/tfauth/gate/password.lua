@@ -33,7 +33,7 @@ local function as_page(from_form)
 end
 
 local function not_configured()
-  return answers.reply(404, { error = "not_found" })
+  return answers.reply_error(404, "not_found")
 end
 
 -- ---- reset ----------------------------------------------------------------
@@ -109,12 +109,12 @@ function password.reset(state)
   local page = as_page(from_form)
   if request.cross_site(state) then
     if page then return reset_page(state, 403, pages.notice(state, "signin_cross_site", "error"), true) end
-    return answers.reply(403, { error = "cross_site_request" })
+    return answers.reply_error(403, "cross_site_request")
   end
   local user = field(args, "user")
   if not user then
     if page then return reset_page(state, 400, pages.notice(state, "reset_missing", "error"), true) end
-    return answers.reply(400, { error = "invalid_request" })
+    return answers.reply_error(400, "invalid_request")
   end
   schedule_reset(state, user)
   if page then return reset_page(state, 200, pages.notice(state, "reset_sent", "notice"), false) end
@@ -149,7 +149,7 @@ end
 local function refused(state, page, who, key, status, code)
   if page then return change_page(state, status, who, pages.notice(state, key, "error")) end
   if status == 503 then ngx.header["Retry-After"] = tostring(pages.RETRY_AFTER) end
-  return answers.reply(status, { error = code })
+  return answers.reply_error(status, code)
 end
 
 -- Calls change_password with the session's access token.
@@ -175,7 +175,7 @@ local function signed_in(state)
   if entry then return entry end
   if request.prefers_html(ngx.var.http_accept) then return nil, answers.to_signin(state) end -- and comes back
   answers.www_authenticate()
-  return nil, answers.reply(401, { error = "unauthenticated" })
+  return nil, answers.reply_error(401, "unauthenticated")
 end
 
 --- The change-password location: GET the form, POST the change.
