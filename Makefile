@@ -7,7 +7,7 @@ JIT_INC  ?= $(shell pkg-config --cflags luajit 2>/dev/null || echo -I/usr/includ
 # The headers of Lua 5.1, 5.2 or 5.3 ($1), for build/5.x.
 lua_inc   = $(shell pkg-config --cflags lua$1 2>/dev/null || echo -I/usr/include/lua$1)
 CURL_INC ?= $(shell pkg-config --cflags libcurl 2>/dev/null)
-CURL_LIB ?= $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lcrypto -ljansson
+CURL_LIB ?= $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lcrypto
 CC       ?= cc
 CFLAGS   ?= -O2 -g
 WARN     := -std=c99 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wstrict-prototypes

@@ -28,7 +28,6 @@ external_dependencies = {
   -- that luarocks does not search, but the compiler does.
   CURL = { library = "curl" },
   CRYPTO = { library = "crypto" }, -- OpenSSL's libcrypto (AES-256-GCM), which libcurl brings
-  JANSSON = { header = "jansson.h", library = "jansson" }, -- the gate's claims (Debian: libjansson-dev)
 }
 build = {
   type = "builtin",
@@ -40,7 +39,6 @@ build = {
         "src/bridge.c",
         "src/buf.c",
         "src/check.c",
-        "src/claims.c",
         "src/client.c",
         "src/core.c",
         "src/error.c",
@@ -61,9 +59,9 @@ build = {
         "src/url.c",
       },
       defines = { "_GNU_SOURCE" },
-      incdirs = { "$(CURL_INCDIR)", "$(JANSSON_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)", "$(CRYPTO_LIBDIR)", "$(JANSSON_LIBDIR)" },
-      libraries = { "curl", "crypto", "jansson" },
+      incdirs = { "$(CURL_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(CRYPTO_LIBDIR)" },
+      libraries = { "curl", "crypto" },
     },
     -- The Lua face, one module a line.
     ["tfauth"] = "lua/tfauth/init.lua",

@@ -16,7 +16,6 @@ int luaopen_tfauth_core(lua_State *L) {
         initialised = 1;
     }
     tf_open_json(L);
-    tf_open_claims(L);
     lua_newtable(L);
     module = lua_gettop(L);
     tf_open_error(L, module);

@@ -158,7 +158,7 @@ void tf_open_json(lua_State *L) {
     lua_getfield(L, -1, "new");
     lua_call(L, 0, 1);
     lua_getfield(L, -1, "decode_max_depth");
-    lua_pushinteger(L, TF_JSON_MAX_DEPTH);
+    lua_pushinteger(L, 64);
     lua_call(L, 1, 0);
     lua_getfield(L, -1, "decode_invalid_numbers");
     lua_pushboolean(L, 0);

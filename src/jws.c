@@ -2,7 +2,7 @@
  * made from a JWKS (jwk.c).
  *
  *   core.jwt_verify(token, keyset, opts [, skip])  -> claims, header
- *   core.jwt_check(token, keyset, opts [, skip [, names]])   -> claims | nil, err
+ *   core.jwt_check(token, keyset, opts [, skip])   -> claims | nil, err
  *
  * skip (default 0): the token starts after the first `skip` bytes of the
  * string, so that the gate verifies "Bearer <token>" in place and makes no
@@ -11,10 +11,8 @@
  * jwt_check is the gate's: a refusal is returned, not raised (raising costs
  * the unwinder a walk of every C frame up to the pcall: ~5% of a refused
  * request), and the header is decoded once per keyset and remembered by its
- * text (tf_header_memo) instead of once per token. With names (a list of
- * claim names) its claims table holds those and the checked ones only, read
- * by jansson where it can (claims.c: lua-cjson's values, fewer of them).
- * Argument errors are raised by both.
+ * text (tf_header_memo) instead of once per token. Argument errors are
+ * raised by both.
  *
  * What is trusted: only the keyset the caller made and the options it gave.
  * Nothing in the token chooses a key beyond naming a `kid` of that set
@@ -347,16 +345,6 @@ static void check_claims(lua_State *L, const verification *v) {
     lua_settop(L, top);
 }
 
-/* Only the claims named by the list at names, and the checked ones (claims.c),
- * where jansson reads the payload; else all of them, by lua-cjson. */
-static int push_named_claims(lua_State *L, const verification *v, const unsigned char *s, size_t len, int names) {
-    if (tf_claims_push(L, (const char *)s, len, names)) {
-        tf_json_integerize(L, -1);
-        return lua_gettop(L);
-    }
-    return push_object(L, v, s, len, "the token's payload is not a JSON object");
-}
-
 /* ---- the compact serialisation ---------------------------------------------------- */
 /* Splits the compact serialisation and decodes its three parts into buf. */
 typedef struct {
@@ -481,7 +469,6 @@ static size_t read_skip(lua_State *L, int idx, size_t len) {
  * for jwt_verify (it raises). Pushes the claims (jwt_verify: then the
  * header); returns how many values. */
 static int verify(lua_State *L, jmp_buf *refused) {
-    const int names = 5;
     unsigned char buf[TF_B64URL_MAX(MAX_TOKEN) + 8];
     verification v;
     parts p;
@@ -498,8 +485,7 @@ static int verify(lua_State *L, jmp_buf *refused) {
     skip = read_skip(L, 4, len);
     token += skip;
     len -= skip;
-    lua_settop(L, names);
-    if (!lua_isnil(L, names)) check_string_list(L, names, "names");
+    lua_settop(L, 3);
     v.refused = refused;
     read_opts(L, 3, &v);
     split(L, &v, token, len, buf, &p);
@@ -519,9 +505,7 @@ static int verify(lua_State *L, jmp_buf *refused) {
     }
 
     /* Only now, signed by a trusted key, is the payload parsed. */
-    v.claims = lua_isnil(L, names)
-                   ? push_object(L, &v, p.payload, p.payload_len, "the token's payload is not a JSON object")
-                   : push_named_claims(L, &v, p.payload, p.payload_len, names);
+    v.claims = push_object(L, &v, p.payload, p.payload_len, "the token's payload is not a JSON object");
     check_claims(L, &v);
     if (refused) return 1;
     lua_pushvalue(L, header);
@@ -533,7 +517,7 @@ static int jwt_verify(lua_State *L) {
     return verify(L, NULL);
 }
 
-/* core.jwt_check(token, keyset, opts [, skip [, names]]) -> claims | nil, err. Its
+/* core.jwt_check(token, keyset, opts [, skip]) -> claims | nil, err. Its
  * own frame holds the jump buffer, so that no local of verify's is read
  * after a jump. */
 static int jwt_check(lua_State *L) {

@@ -12,7 +12,6 @@
  *   response.c   status, headers, body -> result table or error
  *   jwt.c        a JWT's claims, unverified
  *   jws.c        a JWS-signed JWT verified: shape, header, typ, claims, refusals
- *   claims.c     a verified token's named claims read with jansson (lua-cjson's values)
  *   jwk.c        keys and key sets from a JWKS, and their signature check (jwk.h)
  *   seal.c       AES-256-GCM sealing of data at rest
  *   transport.h  sending a tf_request (transport_curl.c: libcurl)
@@ -34,8 +33,6 @@
  * date (Retry-After) with curl_getdate. Nothing else reaches libcurl, and
  * request building never reaches into a transport.
  *   libcurl: transport_curl.c check.c retry.c
- * jansson reads only the claims the gate asks for (claims.c); every other
- * JSON text goes through lua-cjson.
  */
 #ifndef TFAUTH_H
 #define TFAUTH_H
@@ -276,7 +273,6 @@ void tf_push_copy(lua_State *L, int idx, int depth);
 void tf_new_type(lua_State *L, const char *name, const luaL_Reg *meta, const luaL_Reg *methods);
 
 /* json.c: the private lua-cjson instance, made by tf_open_json */
-#define TF_JSON_MAX_DEPTH 64 /* arrays and objects, nested: lua-cjson's decode_max_depth */
 void tf_open_json(lua_State *L);
 void tf_json_encode(lua_State *L); /* table on top -> string on top (raises) */
 int tf_json_decode(lua_State *L, const char *s, size_t len); /* pushes value; 0 if invalid (pushes nothing) */
@@ -289,13 +285,5 @@ void tf_push_json_null(lua_State *L);
  * the value (a text without the salt, the value itself), or returns 0. */
 void tf_json_encode_salted(lua_State *L);
 int tf_json_decode_salted(lua_State *L, const char *s, size_t len);
-
-/* claims.c: pushes a table of the members of the JSON object text s that
- * jws.c checks (exp, nbf, iat, iss, aud, typ) and those the list at names
- * holds (strings), each as lua-cjson decodes it; returns 1. Returns 0 and
- * pushes nothing when lua-cjson is to read the text (jansson does not, or
- * it nests deeper than TF_JSON_MAX_DEPTH): the answer is then lua-cjson's. */
-int tf_claims_push(lua_State *L, const char *s, size_t len, int names);
-void tf_open_claims(lua_State *L);
 
 #endif

@@ -408,8 +408,7 @@ local function refetched(self, started)
 end
 
 -- text verified with verifier: core.jwt_verify (a refusal raised; claims,
--- header) or core.jwt_check (a refusal returned: claims | nil, err; names:
--- the claims wanted). The set
+-- header) or core.jwt_check (a refusal returned: claims | nil, err). The set
 -- is fetched first when due, and again once when the token's kid is not in it.
 -- How often an object that holds a key set looks at the shared store (a
 -- newer set another worker fetched, the ttl, a back-off): its three reads
@@ -417,7 +416,7 @@ end
 -- at once (refetched), so a rotated-in key is never refused for this.
 local LOOK_EVERY = 0.1
 
-local function verify_with(self, verifier, text, skip, opts, names)
+local function verify_with(self, verifier, text, skip, opts)
   local started = clock()
   opts = with_issuer(opts, self.issuer)
   if not self.keys or started >= (self.next_look or 0) then
@@ -429,11 +428,11 @@ local function verify_with(self, verifier, text, skip, opts, names)
     self.next_look = started + LOOK_EVERY
   end
   if not self.keys then precheck(text, opts, skip); error(self:_unavailable(), 0) end
-  local ok, claims, header = pcall(verifier, text, self.keys, opts, skip, names)
+  local ok, claims, header = pcall(verifier, text, self.keys, opts, skip)
   if ok and claims then return claims, header end
   local err = ok and header or claims
   if is_error(err) and err.kind == "token" and err.kid_missing and refetched(self, started) then
-    return verifier(text, self.keys, opts, skip, names)
+    return verifier(text, self.keys, opts, skip)
   end
   if ok then return nil, err end
   error(err, 0)
@@ -458,11 +457,9 @@ end
 -- `skip` bytes of text ("Bearer <token>", skip 7): no second long string is
 -- made from the header (LuaJIT interns every string it makes). A refusal is
 -- returned, not raised: the claims, or nil and the `token` error; other
--- errors (no key set, bad arguments) are raised. names (optional): the
--- claims wanted besides the checked ones (exp, nbf, iat, iss, aud, typ); the
--- table may then hold only those.
-function Jwks:_check_in(text, skip, opts, names)
-  return verify_with(self, core.jwt_check, text, skip, opts, names)
+-- errors (no key set, bad arguments) are raised.
+function Jwks:_check_in(text, skip, opts)
+  return verify_with(self, core.jwt_check, text, skip, opts)
 end
 
 function Jwks:__tostring()

@@ -10,7 +10,7 @@
 # Without arguments: all groups.
 set -eu
 declare -A group
-group[build]="lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev libjansson-dev lua-cjson pkg-config gcc make"
+group[build]="lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev lua-cjson pkg-config gcc make"
 # The reference backend (FastAPI on uvicorn; it signs tokens with
 # cryptography) and what with-backend.sh uses: curl, openssl (throwaway certificates).
 group[demo]="python3-fastapi python3-uvicorn python3-jwt python3-cryptography curl openssl"

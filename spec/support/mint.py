@@ -15,8 +15,6 @@ stdin, JSON:
                      "hmac_key": "pem" (HS*: keyed with the key's public PEM),
                      "header_json", "payload_json": the exact JSON text of each
                        part (raw framing; repeated member names, say),
-                     "payload_hex": the payload's bytes in hex (raw framing;
-                       bytes a JSON string cannot carry: invalid UTF-8),
                      "length": N (raw framing; a claim "pad" of "x"s sized so
                        that the whole token is exactly N bytes)}}}
 stdout, JSON: {"jwks": {KEYNAME: public JWK with kid = KEYNAME}, "tokens": {NAME: token}}
@@ -112,8 +110,7 @@ def mint(spec, keys):
     if spec.get("length"):
         header, payload = sized(spec, key, header)
     header_json = spec.get("header_json") or json.dumps(header, separators=(",", ":"))
-    payload_bytes = bytes.fromhex(spec["payload_hex"]) if spec.get("payload_hex") else payload.encode()
-    data = (b64(header_json.encode()) + "." + b64(payload_bytes)).encode()
+    data = (b64(header_json.encode()) + "." + b64(payload.encode())).encode()
     hmac_key = None
     if spec.get("hmac_key") == "pem":
         hmac_key = key.public_key().public_bytes(serialization.Encoding.PEM,

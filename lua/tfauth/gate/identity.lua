@@ -43,10 +43,6 @@ local function client_roles(claims)
   return clients
 end
 
---- The claims `of` reads besides exp: all a verified bearer token's claims
--- table is asked to hold (the C core reads only these, and those it checks).
-identity.CLAIMS = { "preferred_username", "email", "email_verified", "sub", "realm_access", "resource_access" }
-
 --- The identity of a token's claims: { user, email (only when verified),
 -- sub, roles (comma-separated), realm (set), clients (client -> set),
 -- authorization (the header that hands the token on), exp }.
@@ -155,8 +151,7 @@ function identity.of_bearer(state, text, skip, authorization)
   -- check: tfauth.jwks refuses a malformed token before any fetch.
   -- A refusal comes back as a value (no error raised and caught per
   -- refused token); an unreachable key set or a bug is raised.
-  local ok, claims, err = pcall(state.jwks._check_in, state.jwks, text, skip, state.bearer.verify,
-    identity.CLAIMS)
+  local ok, claims, err = pcall(state.jwks._check_in, state.jwks, text, skip, state.bearer.verify)
   if not ok then
     err = claims
     if tfauth.is_error(err) and identity.TRANSIENT[err.kind] then return nil, "unavailable", tostring(err) end
