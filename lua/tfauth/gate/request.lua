@@ -105,13 +105,28 @@ function request.find_cookie(header, needle)
   return header:sub(value_from, value_to), found, stop
 end
 
+-- One-entry memos of what is read from a Cookie header (where the gate's
+-- pair is; the header without it): a browser sends the same header request
+-- after request, and LuaJIT compares two strings by identity (it interns
+-- them), so a repeat costs a comparison, not a walk over ~1 KB and a new
+-- ~1 KB string. Per worker; pure functions of what they are keyed by.
+local last_found = {}
+local function found_in(header, needle)
+  local m = last_found
+  if header ~= m.header or needle ~= m.needle then
+    m.header, m.needle = header, needle
+    m.value, m.at, m.stop = request.find_cookie(header, needle)
+  end
+  return m.value, m.at, m.stop
+end
+
 --- The session id of this request's cookie, or nil; and the Cookie header
 -- it came from, or "duplicate" when the gate's name appears more than once
 -- (logged at info: no session, never the first or the last); and the span
 -- of its pair (find_cookie's), to remove it before the upstream.
 function request.session_id(state)
   local header = ngx.var.http_cookie
-  local value, at, stop = request.find_cookie(header, state.cookie.needle)
+  local value, at, stop = found_in(header, state.cookie.needle)
   if value == "duplicate" then
     ngx.log(ngx.INFO, "tfauth: more than one ", state.cookie.name, " cookie in the request: no session")
     return nil, "duplicate"
@@ -164,8 +179,15 @@ end
 -- (nothing to change). header, at, stop: the request's Cookie header and the
 -- span of the gate's one pair in it (session_id's), when already known;
 -- else the header is read and every pair of the gate's name removed.
+local last_cut = {}
 function request.cookie_for_guard(state, header, at, stop)
-  if at then return without_pair(header, at, stop) end
+  if at then
+    local m = last_cut
+    if header ~= m.header or at ~= m.at or stop ~= m.stop then
+      m.header, m.at, m.stop, m.rest = header, at, stop, without_pair(header, at, stop)
+    end
+    return m.rest
+  end
   return request.without_cookie(header or ngx.var.http_cookie, state.cookie.needle)
 end
 
