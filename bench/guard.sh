@@ -20,12 +20,13 @@
 # cookies (analytics, consent, preferences, a CSRF token), the gate's in the
 # middle. CALLGRIND_ONLY=1 skips the wrk rounds (instruction counts only);
 # HANDOFF=headers runs the gate with handoff = "headers" (ngx.req.set_header)
-# instead of the configuration's "variables".
+# instead of the configuration's "variables"; PASS_ACCESS_TOKEN=false with
+# pass_access_token = false (the upstream gets the identity headers only).
 set -eu
 cd "$(dirname "$0")/.."
 root=$PWD
 ROUNDS=${ROUNDS:-5} SECONDS_EACH=${SECONDS_EACH:-2} NFRESH=${NFRESH:-6000} NCOUNT=${NCOUNT:-2000}
-CALLGRIND_ONLY=${CALLGRIND_ONLY:-} HANDOFF=${HANDOFF:-variables}
+CALLGRIND_ONLY=${CALLGRIND_ONLY:-} HANDOFF=${HANDOFF:-variables} PASS_ACCESS_TOKEN=${PASS_ACCESS_TOKEN:-true}
 inner() {
   local prefix port app_port jar tokens token cookie url
   prefix=$(mktemp -d) jar=$(mktemp) tokens=$(mktemp)
@@ -36,7 +37,7 @@ inner() {
   render() { # template [extra main-context line]
     sed -e "s|@USER@|$user${2:+\\n$2}|; s|@PREFIX@|$prefix|g; s|@ROOT@|$root|g; s|@PORT@|$port|; s|@APP_PORT@|$app_port|g" \
         -e "s|@BACKEND@|$TFAUTH_TEST_URL|; s|@ISSUER@|$TFAUTH_TEST_ISSUER|; s|@KEY@|$key|" \
-        -e "s|handoff = \"variables\",|handoff = \"$HANDOFF\",|" "$1"
+        -e "s|handoff = \"variables\",|handoff = \"$HANDOFF\", pass_access_token = $PASS_ACCESS_TOKEN,|" "$1"
   }
   local key
   key=$(openssl rand -hex 32)
@@ -202,4 +203,4 @@ PY
   echo "- wrk: medians of $ROUNDS alternating rounds, ${SECONDS_EACH} s each; first-seen: $((NFRESH - 65)) distinct tokens per round, the worker reloaded before (empty cache); callgrind: $NCOUNT requests each, one connection"
   rm -rf "$prefix" "$jar" "$tokens" "$tokens.fresh"
 }
-bash spec/support/with-backend.sh bash -c "$(declare -f inner); root=$root CALLGRIND_ONLY=$CALLGRIND_ONLY HANDOFF=$HANDOFF ROUNDS=$ROUNDS SECONDS_EACH=$SECONDS_EACH NFRESH=$NFRESH NCOUNT=$NCOUNT inner"
+bash spec/support/with-backend.sh bash -c "$(declare -f inner); root=$root CALLGRIND_ONLY=$CALLGRIND_ONLY HANDOFF=$HANDOFF PASS_ACCESS_TOKEN=$PASS_ACCESS_TOKEN ROUNDS=$ROUNDS SECONDS_EACH=$SECONDS_EACH NFRESH=$NFRESH NCOUNT=$NCOUNT inner"

@@ -316,7 +316,7 @@ describe("jwt.verify", function()
       assert.is_nil(none)
       assert.same({ "signature", "RS256", request.tokens.RS256.key },
         { err.reason, err.alg, err.kid })
-      none, err = core.jwt_check(token, keys, opts { algorithms = { "ES256" } })
+      err = select(2, core.jwt_check(token, keys, opts { algorithms = { "ES256" } }))
       assert.equal("algorithm", err.reason)
       -- another header replaces it; the first is read afresh after
       assert.equal(ISS, core.jwt_check(es, keys, opts { algorithms = { "ES256" } }).iss)
