@@ -25,7 +25,7 @@ typedef struct {
     size_t segment_len;             /* 0: nothing remembered */
     char segment[TF_MEMO_SEGMENT];  /* the header's base64url text */
     int alg;                        /* tf_alg_find's index */
-    int has_kid, typ;               /* typ: 0 absent, 1 a string */
+    int has_kid, has_typ;           /* the header has a kid, a typ (strings; any other type: not kept) */
     size_t kid_len, typ_len;
     char kid[TF_MEMO_FIELD], typ_text[TF_MEMO_FIELD];
 } tf_header_memo;

@@ -131,9 +131,7 @@ static double wall_clock(void) {
  * so o's indices stay valid. Raises `argument` errors naming the field. */
 static void read_opts(lua_State *L, int idx, verification *o) {
     int base, i;
-    jmp_buf *refused = o->refused;
     memset(o, 0, sizeof *o); /* header, claims: 0, nothing read yet */
-    o->refused = refused;
     if (lua_isnil(L, idx)) {
         lua_newtable(L);
         lua_replace(L, idx);
@@ -431,7 +429,7 @@ static int recall_header(verification *v, tf_header_memo *m, const char *text, s
     h->alg_name = tf_alg_name(m->alg);
     h->alg_len = strlen(h->alg_name);
     if (m->has_kid) h->kid = m->kid, h->kid_len = m->kid_len;
-    if (m->typ) h->typ = m->typ_text, h->typ_len = m->typ_len;
+    if (m->has_typ) h->typ = m->typ_text, h->typ_len = m->typ_len;
     v->has_header = 1;
     return 1;
 }
@@ -449,7 +447,7 @@ static void remember_header(const header_view *h, tf_header_memo *m, const char 
     m->has_kid = h->kid != NULL;
     if (h->kid) memcpy(m->kid, h->kid, h->kid_len);
     m->kid_len = h->kid_len;
-    m->typ = h->typ != NULL;
+    m->has_typ = h->typ != NULL;
     if (h->typ) memcpy(m->typ_text, h->typ, h->typ_len);
     m->typ_len = h->typ_len;
     m->segment_len = len;
@@ -486,8 +484,8 @@ static int verify(lua_State *L, jmp_buf *refused) {
     token += skip;
     len -= skip;
     lua_settop(L, 3);
+    read_opts(L, 3, &v); /* its errors are raised by both entries */
     v.refused = refused;
-    read_opts(L, 3, &v);
     split(L, &v, token, len, buf, &p);
 
     /* jwt_verify returns the header's table, so it decodes it every time. */

@@ -407,15 +407,15 @@ local function refetched(self, started)
   return self.version ~= version
 end
 
--- text verified with verifier: core.jwt_verify (a refusal raised; claims,
--- header) or core.jwt_check (a refusal returned: claims | nil, err). The set
--- is fetched first when due, and again once when the token's kid is not in it.
 -- How often an object that holds a key set looks at the shared store (a
 -- newer set another worker fetched, the ttl, a back-off): its three reads
 -- were ~3% of a refused token's CPU in the gate. A kid not in the set looks
 -- at once (refetched), so a rotated-in key is never refused for this.
 local LOOK_EVERY = 0.1
 
+-- text verified with verifier: core.jwt_verify (a refusal raised; claims,
+-- header) or core.jwt_check (a refusal returned: claims | nil, err). The set
+-- is fetched first when due, and again once when the token's kid is not in it.
 local function verify_with(self, verifier, text, skip, opts)
   local started = clock()
   opts = with_issuer(opts, self.issuer)

@@ -13,12 +13,17 @@ function answers.no_store()
 end
 local no_store = answers.no_store
 
--- The gate's own codes, each encoded once: a refusal is the common answer
--- of a guarded API, and its body never varies.
-local ERROR_BODIES = setmetatable({}, { __index = function(bodies, code)
-  bodies[code] = json.encode { error = code }
-  return bodies[code]
-end })
+-- A table that makes each value on first use, by make(key): for what
+-- depends only on one of the gate's fixed codes. A refusal is the common
+-- answer of a guarded API, and none of its parts varies.
+local function made_once(make)
+  return setmetatable({}, { __index = function(made, key)
+    made[key] = make(key)
+    return made[key]
+  end })
+end
+
+local ERROR_BODIES = made_once(function(code) return json.encode { error = code } end)
 
 local function send(status, text)
   ngx.status = status
@@ -67,10 +72,9 @@ function answers.forbidden(state, detail, who)
   return reply_error(403, detail)
 end
 
-local CHALLENGES = setmetatable({ [false] = 'Bearer realm="tfauth"' }, { __index = function(challenges, code)
-  challenges[code] = 'Bearer realm="tfauth", error="' .. code .. '"'
-  return challenges[code]
-end })
+local CHALLENGES = made_once(function(code)
+  return code and 'Bearer realm="tfauth", error="' .. code .. '"' or 'Bearer realm="tfauth"'
+end)
 
 --- Sets `WWW-Authenticate: Bearer realm="tfauth"`, with an error code (one
 -- of the gate's fixed codes) if given.
