@@ -17,6 +17,7 @@
 #   TFAUTH_RESOLVER=ADDR[:PORT] nginx's resolver, for a server_url that names a host
 #   TFAUTH_LOGIN_RATE=5r/s TFAUTH_LOGIN_BURST=10   limit_req on POST /login
 #   TFAUTH_HANDOFF=headers     the guard's hand-off by ngx.req.set_header (default: the variables)
+#   TFAUTH_IDENTITY_HANDOFF=variables  the identity headers through nginx variables too
 #   TFAUTH_SESSION='{ ... }'   the gate's session table (max_per_user, idle_timeout, max_lifetime)
 #   TFAUTH_SESSIONS_SIZE=10m   the size of the tfauth_sessions lua_shared_dict
 #   TFAUTH_LOG_LEVEL=warn      the error log's level (info: refused bearer tokens, duplicate cookies)
@@ -48,10 +49,20 @@ fi
 session=""; [ -n "${TFAUTH_SESSION:-}" ] && session="session = $TFAUTH_SESSION,"
 origin=""; [ -n "${TFAUTH_PUBLIC_ORIGIN:-}" ] && origin="public_origin = \"$TFAUTH_PUBLIC_ORIGIN\","
 handoff="variables"; [ -n "${TFAUTH_HANDOFF:-}" ] && handoff=$TFAUTH_HANDOFF
+# identity_handoff = "variables": the four variables declared at the server
+# level and passed by every guarded location (after its Authorization line)
+identity=""
+if [ "${TFAUTH_IDENTITY_HANDOFF:-}" = variables ]; then
+  identity='s|^\( *\)handoff = "\(.*\)",$|&\n\1identity_handoff = "variables",|'
+  for v in user:User email:Email roles:Roles subject:Subject; do
+    identity="$identity; s|^\( *\)set \$tfauth_cookie \$http_cookie;|&\n\1set \$tfauth_${v%%:*} \"\";|"
+    identity="$identity; s|^\( *\)proxy_set_header Authorization \$tfauth_authorization;|&\n\1proxy_set_header X-Auth-Request-${v#*:} \$tfauth_${v%%:*};|"
+  done
+fi
 resolver=""; [ -n "${TFAUTH_RESOLVER:-}" ] && resolver="resolver $TFAUTH_RESOLVER ipv6=off;"
 cookie=""
 [ -n "${TFAUTH_COOKIE:-}" ] && cookie="s|cookie = { secure = @SECURE@, same_site = \"Lax\" }|cookie = $TFAUTH_COOKIE|"
-sed -e "$cookie" \
+sed -e "$cookie" -e "$identity" \
     -e "s|@USER@|$user|; s|@WORKERS@|$workers|; s|@PREFIX@|$prefix|g; s|@PORT@|$port|" \
     -e "s|@BACKEND@|$backend|; s|@ROOT@|$root|g; s|@SKEW@|$skew|; s|@EXTRA_CONF@|$include|" \
     -e "s|@EXTRA_LUA@|$lua_extra|; s|@STORE@|$store|; s|@KEYS@|$keys|; s|@BEARER@|$bearer|" \

@@ -44,7 +44,8 @@ local string_list = config.string_list
 
 local TOP = { server_url = "string", store = "table", keys = "table", skew = "number", cookie = "table",
   bearer = "table", login_url = "string", shared_dict = "string", public_origin = "string",
-  nginx_location = "string", pass_access_token = "boolean", handoff = "string", session = "table" }
+  nginx_location = "string", pass_access_token = "boolean", handoff = "string", identity_handoff = "string",
+  session = "table" }
 config.TOP = TOP -- tfauth.gate.options adds its own keys
 
 local COOKIE = { secure = "boolean", same_site = "string", path = "string", domain = "string", name = "string" }
@@ -233,10 +234,10 @@ function config.check_session(session, defaults)
   return out
 end
 
---- handoff: "headers" (the default) or "variables".
-function config.check_handoff(handoff)
+--- handoff or identity_handoff (field): "headers" (the default) or "variables".
+function config.check_handoff(handoff, field)
   if handoff == nil then return "headers" end
-  if handoff ~= "headers" and handoff ~= "variables" then refuse("handoff", 'expected "headers" or "variables"') end
+  if handoff ~= "headers" and handoff ~= "variables" then refuse(field, 'expected "headers" or "variables"') end
   return handoff
 end
 

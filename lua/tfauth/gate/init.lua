@@ -93,7 +93,8 @@ local function build(cfg)
   built.dict = the_shared_dict(built.dict_name)
   built.skew = cfg.skew or tfauth.session.DEFAULT_SKEW
   built.pass_access_token = cfg.pass_access_token ~= false
-  built.handoff_variables = config.check_handoff(cfg.handoff) == "variables"
+  built.handoff_variables = config.check_handoff(cfg.handoff, "handoff") == "variables"
+  built.identity_variables = config.check_handoff(cfg.identity_handoff, "identity_handoff") == "variables"
   built.cookie = config.check_cookie(cfg.cookie)
   built.login_url, built.login_sep = config.check_login_url(cfg.login_url)
   built.public_origin = config.check_public_origin(cfg.public_origin)
@@ -144,7 +145,8 @@ end
 -- `pass_access_token` (true: the upstream gets `Authorization: Bearer <access token>`; false: no
 -- token, the identity headers only), `handoff` ("headers": `ngx.req.set_header`; "variables": the
 -- guard sets `$tfauth_authorization` and `$tfauth_cookie`, which every guarded location passes with
--- `proxy_set_header`: cheaper; docs/gate.md, "Hand-off").
+-- `proxy_set_header`: cheaper; docs/gate.md, "Hand-off"), `identity_handoff` (the same choice for
+-- the identity headers: "variables" sets `$tfauth_user`, `$tfauth_email`, `$tfauth_roles`, `$tfauth_subject`).
 -- @raise a message naming the key
 function gate.init(cfg)
   local ok, built = pcall(build, cfg)
@@ -163,9 +165,6 @@ end
 -- (issue 15.6): `auth_request_set $tfauth_cookie $sent_http_x_tfauth_cookie;`
 -- and `proxy_set_header Cookie $tfauth_cookie;` pass it on instead.
 local CLEANED_COOKIE = "X-Tfauth-Cookie"
-
-local IDENTITY_HEADERS = { { "X-Auth-Request-User", "user" }, { "X-Auth-Request-Email", "email" },
-  { "X-Auth-Request-Roles", "roles" }, { "X-Auth-Request-Subject", "sub" }, { "Authorization", "authorization" } }
 
 --- Guards a location, in `access_by_lua`. Removes every identity header the
 -- client sent (`X-Auth-Request-*`, oauth2-proxy's `X-Forwarded-User`, `-Email`,
@@ -203,11 +202,7 @@ function gate.guard(rules)
   -- whatever the credential: the session cookie outlives the access token it stands for
   local cookie = request.cookie_for_guard(s, cookies, at, stop)
   if cookie then handoff.set(s, "Cookie", cookie) end
-  for i = 1, #IDENTITY_HEADERS - 1 do
-    local h = IDENTITY_HEADERS[i]
-    local value = who[h[2]]
-    if value then ngx.req.set_header(h[1], value) end
-  end
+  handoff.identity(s, who)
   if not s.pass_access_token then
     handoff.set(s, "Authorization", nil)
   elseif via == "session" then
@@ -235,9 +230,10 @@ function gate.auth_request(rules)
   local result, via, who, why = judge.request(s, rules)
   metrics.outcome(s, result, via)
   if result ~= "allowed" then return answers.refusal(s, result, who, why, true) end
-  for _, h in ipairs(IDENTITY_HEADERS) do
-    if who[h[2]] and (s.pass_access_token or h[2] ~= "authorization") then ngx.header[h[1]] = who[h[2]] end
+  for _, h in ipairs(handoff.IDENTITY) do
+    if who[h[2]] then ngx.header[h[1]] = who[h[2]] end
   end
+  if s.pass_access_token then ngx.header.Authorization = who.authorization end
   ngx.header[CLEANED_COOKIE] = request.cookie_for_upstream(s)
   answers.no_store()
   ngx.status = 204

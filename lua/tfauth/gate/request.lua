@@ -110,14 +110,18 @@ end
 -- after request, and LuaJIT compares two strings by identity (it interns
 -- them), so a repeat costs a comparison, not a walk over ~1 KB and a new
 -- ~1 KB string. Per worker; pure functions of what they are keyed by.
+-- The memo also keeps whether the value has a session id's form: checking
+-- 48 bytes against a Lua pattern cost ~3,200 instructions a request.
+local function is_sid(value) return type(value) == "string" and #value == 48 and value:find(SID_PATTERN) ~= nil end
 local last_found = {}
 local function found_in(header, needle)
   local m = last_found
   if header ~= m.header or needle ~= m.needle then
     m.header, m.needle = header, needle
     m.value, m.at, m.stop = request.find_cookie(header, needle)
+    m.is_sid = m.value ~= "duplicate" and is_sid(m.value)
   end
-  return m.value, m.at, m.stop
+  return m.value, m.at, m.stop, m.is_sid
 end
 
 --- The session id of this request's cookie, or nil; and the Cookie header
@@ -126,12 +130,12 @@ end
 -- of its pair (find_cookie's), to remove it before the upstream.
 function request.session_id(state)
   local header = ngx.var.http_cookie
-  local value, at, stop = found_in(header, state.cookie.needle)
+  local value, at, stop, sid_form = found_in(header, state.cookie.needle)
   if value == "duplicate" then
     ngx.log(ngx.INFO, "tfauth: more than one ", state.cookie.name, " cookie in the request: no session")
     return nil, "duplicate"
   end
-  if not value or #value ~= 48 or not value:find(SID_PATTERN) then return nil, header, at, stop end
+  if not sid_form then return nil, header, at, stop end
   return value, header, at, stop
 end
 
@@ -258,6 +262,9 @@ local DOT_SEGMENT = [[^[^?]*(?:/|%2[fF])(?:\.|%2[eE]){1,2}(?:/|%2[fF]|;|\?|$)]]
 -- as `/admin/...`, where a router that does not resolve them (Express, say)
 -- serves its admin pages. Browsers resolve dot segments before sending.
 function request.has_dot_segment(uri)
+  -- A path without `.` or `%` holds none: two plain finds (compiled by
+  -- LuaJIT) spare most API paths the regex call (~1,100 instructions).
+  if not uri:find(".", 1, true) and not uri:find("%", 1, true) then return false end
   -- One PCRE-JIT call, no Lua string work: Lua's own find here cost the
   -- guard ~7,000 instructions a request (callgrind); this, with the read of
   -- $request_uri, ~1,300.
