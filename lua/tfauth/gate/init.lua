@@ -227,7 +227,7 @@ function gate.auth_request(rules)
   local checked, problem = gate_options.rules_of(s, rules)
   if problem then return answers.misconfigured(s) end
   rules = checked
-  local result, via, who, why = judge.request(s, rules)
+  local result, via, who, why = judge.request(s, rules, true)
   metrics.outcome(s, result, via)
   if result ~= "allowed" then return answers.refusal(s, result, who, why, true) end
   for _, h in ipairs(handoff.IDENTITY) do
