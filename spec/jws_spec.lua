@@ -253,6 +253,58 @@ describe("jwt.verify", function()
   end)
 
 
+  describe("signatures refused before (a keyset remembers its last 64)", function()
+    local function flipped(token, i) -- the token with bit i % 8 of its signature's byte i flipped
+      local h, p, s = split(token)
+      local sig = unb64(s)
+      return join(h, p, b64(sig:sub(1, i - 1) .. string.char(xor(sig:byte(i), 2 ^ (i % 8))) .. sig:sub(i + 1)))
+    end
+
+    it("a bad signature sent again is refused again, the same way", function()
+      local keys = jwt.keyset(jwks_of("rsa", "rsa2", "p256"))
+      for _, case in ipairs { { "RS256", OPTS }, { "ES256", opts { algorithms = { "ES256" } } } } do
+        local bad = flipped(mint().tokens[case[1]], 5)
+        local first = refused("signature", bad, keys, case[2])
+        for _ = 1, 3 do
+          local again = helper.error_of(jwt.verify, bad, keys, case[2])
+          assert.same({ first.reason, first.kid, first.alg, tostring(first) },
+            { again.reason, again.kid, again.alg, tostring(again) })
+        end
+      end
+    end)
+
+    it("the good signature over the same header and payload still verifies", function()
+      local keys = jwt.keyset(jwks_of("rsa", "rsa2"))
+      for _, name in ipairs { "RS256", "no_kid" } do -- no_kid: every RSA key of the set is tried
+        local good = mint().tokens[name]
+        for _ = 1, 2 do refused("signature", flipped(good, 9), keys) end
+        assert.equal(ISS, jwt.verify(good, keys, OPTS).iss)
+      end
+    end)
+
+    it("is the keyset's own: another set whose key of that kid signed it accepts the token", function()
+      local token = mint().tokens.kid_other_key -- kid "rsa", signed by rsa2's key
+      local before = jwt.keyset(jwks_of("rsa"))
+      for _ = 1, 2 do refused("signature", token, before) end
+      local after = jwt.keyset { keys = { jose.variant("rsa2", function(k) k.kid = "rsa" end) } }
+      assert.equal(ISS, jwt.verify(token, after, OPTS).iss)
+      refused("signature", token, before)
+    end)
+
+    it("many distinct bad signatures: each still refused, good tokens still verify", function()
+      local keys = jwt.keyset(jwks_of("rsa", "p256"))
+      local good, seen = mint().tokens.RS256, {}
+      for i = 1, 200 do
+        local bad = flipped(good, 1 + i % 256)
+        seen[#seen + 1] = bad
+        assert.equal("signature", helper.error_of(jwt.verify, bad, keys, OPTS).reason)
+      end
+      for i = 1, #seen, 7 do assert.equal("signature", helper.error_of(jwt.verify, seen[i], keys, OPTS).reason) end
+      assert.equal(ISS, jwt.verify(good, keys, OPTS).iss)
+      assert.equal(ISS, jwt.verify(mint().tokens.ES256, keys, opts { algorithms = { "ES256" } }).iss)
+    end)
+  end)
+
   describe("repeated member names", function()
     it("in the header, the last one counts", function()
       local c, h = jwt.verify(mint().tokens.dup_alg_rs256_last, all_keys(), OPTS)

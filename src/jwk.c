@@ -87,11 +87,23 @@ typedef struct {
  * than per call: the digests (fetched, not looked up by name each time), a
  * digest context, and per key a verify context already set up. A keyset is
  * used by one Lua state, so one thread at a time. */
+/* A signature this keyset refused, by what decided it: the algorithm, its
+ * digest of the signing input (which holds the header, so the kid too) and
+ * the signature's bytes. */
+#define REFUSED_SLOTS 64    /* direct-mapped: a newcomer takes its slot's place */
+#define REFUSED_SIG_MAX 512 /* bytes: RSA up to 4096 bits, every ECDSA signature */
+typedef struct {
+    unsigned short digest_len, sig_len; /* sig_len 0: an empty slot */
+    int alg;
+    unsigned char digest[EVP_MAX_MD_SIZE], sig[REFUSED_SIG_MAX];
+} refused_sig;
+
 struct tf_keyset {
     int n;
     EVP_MD *md[3];      /* SHA-256, SHA-384, SHA-512 */
     EVP_MD_CTX *md_ctx; /* reused by every verification with this set */
     tf_header_memo memo; /* jws.c's: the last header decoded with this set */
+    refused_sig *refused; /* REFUSED_SLOTS, made at the first refusal; NULL: none yet */
     jwk keys[];
 };
 
@@ -119,6 +131,8 @@ static int keyset_gc(lua_State *L) {
         free(ks->keys[i].kid);
     }
     ks->n = 0;
+    free(ks->refused);
+    ks->refused = NULL;
     EVP_MD_CTX_free(ks->md_ctx);
     ks->md_ctx = NULL;
     for (i = 0; i < 3; i++) {
@@ -471,15 +485,28 @@ static EVP_PKEY_CTX *verify_ctx(tf_keyset *ks, jwk *k, int alg) {
     return ctx;
 }
 
-/* 1 when sig is a valid signature of input under k with algs[alg]. RSA and ECDSA: SHA-2 of the input,
- * then EVP_PKEY_verify with the key's kept context (what EVP_DigestVerify
- * does, without setting the context up again each call). Ed25519 signs the
- * message itself: EVP_DigestVerify. */
-static int signature_ok(tf_keyset *ks, jwk *k, int alg, const unsigned char *input, size_t input_len,
-                        const unsigned char *sig, size_t sig_len) {
+/* The alg's digest of input into digest (EVP_MAX_MD_SIZE bytes); its
+ * length, or 0 when OpenSSL fails. */
+static unsigned digest_of(tf_keyset *ks, const alg_info *a, const unsigned char *input, size_t input_len,
+                          unsigned char *digest) {
+    unsigned int len = 0;
+    if (EVP_DigestInit_ex2(ks->md_ctx, ks->md[a->md], NULL) != 1 ||
+        EVP_DigestUpdate(ks->md_ctx, input, input_len) != 1 || EVP_DigestFinal_ex(ks->md_ctx, digest, &len) != 1) {
+        ERR_clear_error();
+        return 0;
+    }
+    return len;
+}
+
+/* 1 when sig is a valid signature under k with algs[alg]. RSA and ECDSA
+ * check the digest of the input (digest_of's, made once for every key
+ * tried) with EVP_PKEY_verify and the key's kept context (what
+ * EVP_DigestVerify does, without setting the context up again each call).
+ * Ed25519 signs the message itself: EVP_DigestVerify. */
+static int signature_ok(tf_keyset *ks, jwk *k, int alg, const unsigned char *digest, unsigned digest_len,
+                        const unsigned char *input, size_t input_len, const unsigned char *sig, size_t sig_len) {
     const alg_info *a = &algs[alg];
-    unsigned char der[160], digest[EVP_MAX_MD_SIZE];
-    unsigned int digest_len = 0;
+    unsigned char der[160];
     EVP_PKEY_CTX *vctx;
     int ok;
     if (a->kind == SIG_EDDSA) {
@@ -489,6 +516,7 @@ static int signature_ok(tf_keyset *ks, jwk *k, int alg, const unsigned char *inp
         if (!ok) ERR_clear_error();
         return ok;
     }
+    if (digest_len == 0) return 0;
     if (a->kind == SIG_ECDSA) {
         int der_len;
         if (sig_len != 2 * a->half) return 0; /* fixed r || s only: DER and others refused */
@@ -499,19 +527,52 @@ static int signature_ok(tf_keyset *ks, jwk *k, int alg, const unsigned char *inp
     } else if (sig_len != (size_t)EVP_PKEY_get_size(k->pkey)) {
         return 0;
     }
-    ok = EVP_DigestInit_ex2(ks->md_ctx, ks->md[a->md], NULL) == 1 &&
-         EVP_DigestUpdate(ks->md_ctx, input, input_len) == 1 &&
-         EVP_DigestFinal_ex(ks->md_ctx, digest, &digest_len) == 1;
-    ok = ok && (vctx = verify_ctx(ks, k, alg)) != NULL &&
-         EVP_PKEY_verify(vctx, sig, sig_len, digest, digest_len) == 1;
+    ok = (vctx = verify_ctx(ks, k, alg)) != NULL && EVP_PKEY_verify(vctx, sig, sig_len, digest, digest_len) == 1;
     if (!ok) ERR_clear_error();
     return ok;
+}
+
+/* ---- signatures refused before ------------------------------------------------ */
+/* Why a keyset remembers the signatures it refused: a client that keeps
+ * sending one bad token (an expired session's retries, a scanner, a replayed
+ * forgery) would cost an RSA public operation (~15 µs) on every request; the
+ * same bytes under the same keys always fail the same way. A slot is chosen
+ * by the digest, so what a client chooses can only push other entries out:
+ * fixed C memory (no Lua string, nothing that grows), made at the first
+ * refusal, freed with the keyset. A new keyset (a JWKS fetched again)
+ * starts with none. EdDSA (no separate digest) is not remembered. */
+static refused_sig *refused_slot(tf_keyset *ks, const unsigned char *digest) {
+    return &ks->refused[(digest[0] | (unsigned)digest[1] << 8) % REFUSED_SLOTS];
+}
+
+static int refused_before(tf_keyset *ks, int alg, const unsigned char *digest, unsigned digest_len,
+                          const unsigned char *sig, size_t sig_len) {
+    const refused_sig *r;
+    if (!ks->refused || digest_len == 0) return 0;
+    r = refused_slot(ks, digest);
+    return r->sig_len != 0 && r->sig_len == sig_len && r->alg == alg && r->digest_len == digest_len &&
+           memcmp(r->digest, digest, digest_len) == 0 && memcmp(r->sig, sig, sig_len) == 0;
+}
+
+static void remember_refusal(tf_keyset *ks, int alg, const unsigned char *digest, unsigned digest_len,
+                             const unsigned char *sig, size_t sig_len) {
+    refused_sig *r;
+    if (digest_len == 0 || sig_len == 0 || sig_len > REFUSED_SIG_MAX) return;
+    if (!ks->refused && !(ks->refused = calloc(REFUSED_SLOTS, sizeof *ks->refused))) return;
+    r = refused_slot(ks, digest);
+    r->alg = alg;
+    r->digest_len = (unsigned short)digest_len;
+    memcpy(r->digest, digest, digest_len);
+    r->sig_len = (unsigned short)sig_len;
+    memcpy(r->sig, sig, sig_len);
 }
 
 tf_sig_result tf_keyset_verify(tf_keyset *ks, int alg, const char *kid, size_t kid_len,
                                const unsigned char *input, size_t input_len, const unsigned char *sig,
                                size_t sig_len) {
     const alg_info *a = &algs[alg];
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned digest_len = 0;
     int i, named = 0, fitting = 0;
     for (i = 0; i < ks->n; i++) {
         jwk *k = &ks->keys[i];
@@ -520,11 +581,18 @@ tf_sig_result tf_keyset_verify(tf_keyset *ks, int alg, const char *kid, size_t k
             named++;
         }
         if (k->type != a->key || (k->alg >= 0 && k->alg != alg)) continue;
-        fitting++;
-        if (signature_ok(ks, k, alg, input, input_len, sig, sig_len)) return TF_SIG_VALID;
+        /* At the first key that fits: a signature refused before under this
+         * set was refused by every key that fits, this one first. */
+        if (fitting++ == 0 && a->kind != SIG_EDDSA) {
+            digest_len = digest_of(ks, a, input, input_len, digest);
+            if (refused_before(ks, alg, digest, digest_len, sig, sig_len)) return TF_SIG_INVALID;
+        }
+        if (signature_ok(ks, k, alg, digest, digest_len, input, input_len, sig, sig_len)) return TF_SIG_VALID;
     }
     if (kid && !named) return TF_SIG_NO_KID;
-    return fitting ? TF_SIG_INVALID : TF_SIG_NO_KEY;
+    if (!fitting) return TF_SIG_NO_KEY;
+    remember_refusal(ks, alg, digest, digest_len, sig, sig_len);
+    return TF_SIG_INVALID;
 }
 
 void tf_open_jwk(lua_State *L, int module) {

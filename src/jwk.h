@@ -44,8 +44,10 @@ typedef enum {
 
 /* Checks sig over input with algorithm alg (tf_alg_find's index): with the
  * keys of kid when kid is not NULL, else with each key that fits alg. A key
- * fits when its type is alg's and its own `alg`, if any, is alg. Pure C:
- * no Lua error can skip a free. */
+ * fits when its type is alg's and its own `alg`, if any, is alg. A
+ * signature the set refused is remembered (the last 64, by their digest and
+ * bytes) and refused again without the public-key operation. Pure C: no Lua
+ * error can skip a free. */
 tf_sig_result tf_keyset_verify(tf_keyset *ks, int alg, const char *kid, size_t kid_len,
                                const unsigned char *input, size_t input_len, const unsigned char *sig,
                                size_t sig_len);
