@@ -7,6 +7,7 @@ tokens for bench/peers.sh and bench/flat_gate.sh, into DIR:
   jwks.json      the JWKS with that key (kid "bench", alg RS256: the gate)
   tokens.txt     N valid tokens, distinct jti, one per line (Keycloak-shaped claims)
   bad_sig.txt    a valid token with one signature byte changed
+  bad_sigs.txt   each token of tokens.txt so changed: N distinct bad signatures
   refused/*.txt  one token per check every guard must make: expired, issuer,
                  audience, typ, alg HS256 (signed with the public key's bytes:
                  the classic confusion), alg none, another key
@@ -113,11 +114,14 @@ def main():
     with open(os.path.join(out, "tokens.txt"), "w") as f:
         f.write("\n".join(tokens) + "\n")
 
-    good = tokens[0]
-    cut = good.rindex(".") + 1 + 100  # a signature character in the middle, changed
-    bad = good[:cut] + ("A" if good[cut] != "A" else "B") + good[cut + 1:]
+    def with_bad_signature(good):
+        cut = good.rindex(".") + 1 + 100  # a signature character in the middle, changed
+        return good[:cut] + ("A" if good[cut] != "A" else "B") + good[cut + 1:]
+
     with open(os.path.join(out, "bad_sig.txt"), "w") as f:
-        f.write(bad + "\n")
+        f.write(with_bad_signature(tokens[0]) + "\n")
+    with open(os.path.join(out, "bad_sigs.txt"), "w") as f:
+        f.write("\n".join(with_bad_signature(t) for t in tokens) + "\n")
 
     def claims(**change):
         c = claims_for(issuer, audience, now, str(uuid.uuid4()))
