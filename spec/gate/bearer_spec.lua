@@ -19,6 +19,10 @@ support.suite("tfauth.gate #nginx", function(t)
       return t.get(path, opts)
     end
     before_each(function() tokens = { alice = h.login("alice"), admin = h.login("admin") } end)
+    local function claims_of(token) -- decoded by Python, not by what is tested
+      return cjson.decode(sh("/usr/bin/python3 -c 'import sys, base64, json; p = sys.argv[1].split(\".\")[1]; "
+        .. "print(base64.urlsafe_b64decode(p + \"=\" * (-len(p) % 4)).decode())' " .. token))
+    end
 
     bearer_it("lets a valid access token through with the identity headers", function()
       local status, _, body = bearer("/app/x", tokens.alice.access_token,
@@ -41,10 +45,38 @@ support.suite("tfauth.gate #nginx", function(t)
       assert.equal(200, (bearer("/editor/x", tokens.admin.access_token)))
     end)
 
+    bearer_it("reads roles of odd shapes as before: a comma inside a role, entries that are not strings", function()
+      local claims = claims_of(tokens.alice.access_token)
+      local function signed(realm_roles, resource_access)
+        local c = {}
+        for k, v in pairs(claims) do c[k] = v end
+        c.jti = c.jti and (c.jti .. "-" .. #realm_roles .. tostring(resource_access ~= nil))
+        c.realm_access, c.resource_access = { roles = realm_roles }, resource_access
+        return h.sign { claims = c }
+      end
+      -- "auditor,admin" is neither role (the header joins roles with commas), 7 is none
+      local odd = signed({ "auditor,admin", 7, "user" }, { ["fndtn-api"] = { roles = { 1, "reader" } }, other = "x" })
+      local status, _, body = bearer("/app/x", odd)
+      assert.equal(200, status)
+      assert.equal("user", t.upstream(body)["x-auth-request-roles"])
+      for _ = 1, 2 do -- first sight, then the cached identity
+        assert.equal(403, (bearer("/admin/x", odd)))
+        assert.equal(200, (bearer("/t/reader/x", odd))) -- fndtn-api's reader, beside the number 1
+        assert.equal(403, (bearer("/editor/x", odd)))
+      end
+      -- a realm role alone lets /t/reader/ in; resource_access that is not an object gives no client role
+      local auditor = signed({ "auditor" }, "junk")
+      for _ = 1, 2 do
+        assert.equal(200, (bearer("/t/reader/x", auditor)))
+        assert.equal(403, (bearer("/editor/x", auditor)))
+      end
+      status, _, body = bearer("/app/x", signed({}, nil))
+      assert.equal(200, status)
+      assert.is_nil(t.upstream(body)["x-auth-request-roles"])
+    end)
+
     bearer_it("refuses ID, refresh, expired, wrong-audience and unsigned tokens with invalid_token", function()
-      local claims = h.jwt_claims and h.jwt_claims(tokens.alice.access_token)
-        or cjson.decode(sh("/usr/bin/python3 -c 'import sys, base64, json; p = sys.argv[1].split(\".\")[1]; "
-          .. "print(base64.urlsafe_b64decode(p + \"=\" * (-len(p) % 4)).decode())' " .. tokens.alice.access_token))
+      local claims = claims_of(tokens.alice.access_token)
       local function with(changes)
         local c = {}
         for k, v in pairs(claims) do c[k] = v end

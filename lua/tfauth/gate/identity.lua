@@ -14,38 +14,35 @@ local function header_safe(v)
   if type(v) == "string" and v ~= "" and not v:find("%c") then return v end
 end
 
-local function set_of(list)
-  local set = {}
-  if type(list) == "table" then
-    for _, v in ipairs(list) do if type(v) == "string" then set[v] = true end end
-  end
-  return set
-end
+-- A realm role the header and the rules may name: a string without a comma
+-- (the header joins them with commas).
+local function is_role(v) return type(v) == "string" and not v:find(",", 1, true) end
 
+-- The token's realm roles that are roles (is_role): its own list when every
+-- entry is one (no new table), else those entries.
 local function realm_roles(claims)
   local realm = type(claims.realm_access) == "table" and claims.realm_access.roles or nil
-  local names = {}
-  if type(realm) == "table" then
-    for _, role in ipairs(realm) do
-      if type(role) == "string" and not role:find(",", 1, true) then names[#names + 1] = role end
+  if type(realm) ~= "table" then return {} end
+  for i = 1, #realm do
+    if not is_role(realm[i]) then
+      local names = {}
+      for _, role in ipairs(realm) do
+        if is_role(role) then names[#names + 1] = role end
+      end
+      return names
     end
   end
-  return names
-end
-
-local function client_roles(claims)
-  local clients = {}
-  if type(claims.resource_access) == "table" then
-    for client, access in pairs(claims.resource_access) do
-      if type(access) == "table" then clients[client] = set_of(access.roles) end
-    end
-  end
-  return clients
+  return realm
 end
 
 --- The identity of a token's claims: { user, email (only when verified),
--- sub, roles (comma-separated), realm (set), clients (client -> set),
--- authorization (the header that hands the token on), exp }.
+-- sub, roles (comma-separated), realm_roles (list), resource_access (the
+-- claim's table, or nil), authorization (the header that hands the token
+-- on), exp }. Made for every first sight of a token and kept in the
+-- verified-token cache: it reuses the tables the claims' decoding made and
+-- makes no role sets (rules look a role up in the lists; a user holds a
+-- few), so that each cache entry holds few objects for the collector to
+-- mark (docs/performance.md, sixth pass).
 function identity.of(claims, authorization)
   local names = realm_roles(claims)
   return {
@@ -53,10 +50,25 @@ function identity.of(claims, authorization)
     email = claims.email_verified == true and header_safe(claims.email) or nil,
     sub = header_safe(claims.sub),
     roles = header_safe(table.concat(names, ",")),
-    realm = set_of(names), clients = client_roles(claims),
+    realm_roles = names,
+    resource_access = type(claims.resource_access) == "table" and claims.resource_access or nil,
     authorization = authorization,
     exp = tonumber(claims.exp),
   }
+end
+
+local function holds(list, role)
+  for i = 1, #list do
+    if list[i] == role then return true end
+  end
+  return false
+end
+
+-- The roles who holds for client: the claim's list, or nil.
+local function client_roles(who, client)
+  local access = who.resource_access and who.resource_access[client]
+  local roles = type(access) == "table" and access.roles or nil
+  return type(roles) == "table" and roles or nil
 end
 
 --- Whether rules let who in. rules: nil (any valid user) or { roles = {...},
@@ -69,13 +81,13 @@ function identity.allowed_by(rules, who)
     if key ~= "roles" and key ~= "client_roles" then error("tfauth.gate: unknown rule " .. tostring(key), 3) end
   end
   for _, role in ipairs(rules.roles or {}) do
-    if who.realm[role] then return true end
+    if holds(who.realm_roles, role) then return true end
   end
   for client, roles in pairs(rules.client_roles or {}) do
-    local held = who.clients[client]
+    local held = client_roles(who, client)
     if held then
       for _, role in ipairs(roles) do
-        if held[role] then return true end
+        if type(role) == "string" and holds(held, role) then return true end
       end
     end
   end
