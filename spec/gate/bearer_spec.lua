@@ -102,11 +102,6 @@ support.suite("tfauth.gate #nginx", function(t)
       end
     end)
 
-    -- the claims of a token (decoded by python, which the suite has)
-    local function claims_of(token)
-      return cjson.decode(sh("/usr/bin/python3 -c 'import sys, base64, json; p = sys.argv[1].split(\".\")[1]; "
-        .. "print(base64.urlsafe_b64decode(p + \"=\" * (-len(p) % 4)).decode())' " .. token))
-    end
     local function with(claims, changes)
       local c = {}
       for k, v in pairs(claims) do c[k] = v end
