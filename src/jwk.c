@@ -83,10 +83,6 @@ typedef struct {
     int vctx_alg;
 } jwk;
 
-/* What makes a verification cheap is kept here, made once per keyset rather
- * than per call: the digests (fetched, not looked up by name each time), a
- * digest context, and per key a verify context already set up. A keyset is
- * used by one Lua state, so one thread at a time. */
 /* A signature this keyset refused, by what decided it: the algorithm, its
  * digest of the signing input (which holds the header, so the kid too) and
  * the signature's bytes. */
@@ -98,6 +94,11 @@ typedef struct {
     unsigned char digest[EVP_MAX_MD_SIZE], sig[REFUSED_SIG_MAX];
 } refused_sig;
 
+/* What makes a verification cheap is kept here, made once per keyset rather
+ * than per call: the digests (fetched, not looked up by name each time), a
+ * digest context, per key a verify context already set up, and the
+ * signatures it refused. A keyset is used by one Lua state, so one thread
+ * at a time. */
 struct tf_keyset {
     int n;
     EVP_MD *md[3];      /* SHA-256, SHA-384, SHA-512 */

@@ -87,7 +87,7 @@ function identity.allowed_by(rules, who)
     local held = client_roles(who, client)
     if held then
       for _, role in ipairs(roles) do
-        if type(role) == "string" and holds(held, role) then return true end
+        if holds(held, role) then return true end
       end
     end
   end
