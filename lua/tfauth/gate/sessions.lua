@@ -37,13 +37,15 @@ local function store_key(sid) return "s:" .. sid end
 local function lock_key(sid) return "lock:" .. sid end
 local function index_key(sub) return "u:" .. sub end
 
---- The session of sid: { blob =, stamp =, state =, identity = }, nil (none),
+--- The session of sid: { blob =, stamp =, state =, identity =, key =, stamp_name = }, nil (none),
 -- or nil, err (the store could not be read).
 function sessions.get(state, sid)
-  local key, stamp = store_key(sid), nil
-  local entry = state.sessions:get(sid)
+  local entry, stamp = state.sessions:get(sid), nil
+  -- A cached entry keeps its keys: no two ~50-byte strings made (and
+  -- hashed) on every request.
+  local key = entry and entry.key or store_key(sid)
   if state.store.stamp then -- the shared dict: a number says whether the cached session still holds
-    stamp = state.store:stamp(key)
+    stamp = state.store:stamp(key, entry and entry.stamp_name)
     if not stamp then return nil end
     if entry and entry.stamp == stamp then return entry end
   end
@@ -62,7 +64,8 @@ function sessions.get(state, sid)
   end
   local ok, claims = pcall(tfauth.jwt.claims, tokens.access_token) -- from the auth API, over its transport
   if not ok then return nil end
-  entry = { blob = blob, stamp = stamp, state = tokens,
+  entry = { blob = blob, stamp = stamp, state = tokens, key = key,
+    stamp_name = state.store.stamp_name and state.store:stamp_name(key),
     identity = identity.of(claims, "Bearer " .. tokens.access_token) }
   state.sessions:set(sid, entry)
   return entry

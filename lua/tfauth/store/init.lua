@@ -115,7 +115,7 @@ end
 -- microseconds and are not timed)
 -- @return the store: `get(key)`, `set(key, value, ttl, options)`, `delete(key, options)`,
 -- `lock(key, ttl_ms)`, `unlock(key, token)`, `incr(key)`, `add_member(index, member, score, ttl)`,
--- `members(index)`, `remove_member(index, member)`; the shared dict also `stamp(key)`,
+-- `members(index)`, `remove_member(index, member)`; the shared dict also `stamp(key[, name])`, `stamp_name(key)`,
 -- `free_bytes()`, `capacity()`
 function store.new(config, observer)
   check.config(config)

@@ -30,8 +30,14 @@ function Dict:get(key)
   return value
 end
 
-function Dict:stamp(key)
-  return self.dict:get("~" .. key)
+--- The name of key's stamp in the dict: a caller that reads the stamp
+-- on every request keeps it, and hands it to stamp (no string made each time).
+function Dict:stamp_name(key)
+  return "~" .. key
+end
+
+function Dict:stamp(key, name)
+  return self.dict:get(name or "~" .. key)
 end
 
 -- A new stamp for key, after its value was written, without evicting:
