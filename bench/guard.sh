@@ -207,6 +207,17 @@ PY
     printf "- guard cost, session cookie: %.1f%% of the bare location'"'"'s req/s (target < 15%%): %s; by worker CPU %.1f%%, by instructions %.1f%%\n", cs, (cs < 15 ? "met" : "MISSED"), ks, 100 * (1 - ibc / is)
     printf "- guard cost, bearer token, cached: %.1f%% of req/s (target < 15%%): %s; by worker CPU %.1f%%, by instructions %.1f%%\n", ct, (ct < 15 ? "met" : "MISSED"), kt, 100 * (1 - ibb / it)
     printf "- a first-seen bearer token: %.0f instructions more than the same request unguarded (RS256 verify, claims, cache insert)\n", if_ - ibb }'
+  # The same costs paired by round: each round's guarded row against the
+  # bare row it ran beside (seconds apart), then the median of those: the
+  # VM's drift between rounds, which moves both rows of a round together,
+  # cancels out of each ratio.
+  paired() { # row base column larger-is-better: the median of the rounds' own costs
+    [ -f "$out.$1" ] && [ -f "$out.$2" ] || { echo "-"; return 0; }
+    paste -d' ' <(awk -v c="$3" '{print $c}' "$out.$1") <(awk -v c="$3" '{print $c}' "$out.$2") |
+      awk -v up="$4" '{ if (up) print 100 * (1 - $1 / $2); else print 100 * (1 - $2 / $1) }' | median |
+      awk '{ printf "%.1f%%", $1 }'
+  }
+  [ -z "$CALLGRIND_ONLY" ] && echo "- paired by round (the median of each round's own cost): session cookie $(paired session bare_cookie 1 1) by req/s, $(paired session bare_cookie 6 0) by worker CPU; cached bearer $(paired bearer bare_bearer 1 1) by req/s, $(paired bearer bare_bearer 6 0) by worker CPU"
   echo "- first-seen bearer tokens: $(col fresh 1) req/s while wrk ran, p50 $(col fresh 2) µs, p99 $(col fresh 3) µs"
   echo "- requests refused or not answered 2xx during the run: $errors (must be 0)"
   echo "- wrk: medians of $ROUNDS alternating rounds, ${SECONDS_EACH} s each; first-seen: $((NFRESH - 65)) distinct tokens per round, the worker reloaded before (empty cache); callgrind: $NCOUNT requests each, one connection"
