@@ -56,8 +56,9 @@ end
 
 --- 500 for a location whose configuration is wrong: the error page for a
 -- browser's navigation, else `{"error": "misconfigured"}` (never nginx's bare page).
-function answers.misconfigured(state)
-  if request.from_browser(true) then return pages.error(state) end
+-- for_auth_request: in auth_request's subrequest.
+function answers.misconfigured(state, for_auth_request)
+  if request.from_browser(true, for_auth_request) then return pages.error(state) end
   return reply_error(500, "misconfigured")
 end
 

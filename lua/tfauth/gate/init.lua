@@ -225,7 +225,7 @@ function gate.auth_request(rules)
   local s = configured()
   if request.has_dot_segment(ngx.var.request_uri) then return answers.dot_segment(true) end
   local checked, problem = gate_options.rules_of(s, rules)
-  if problem then return answers.misconfigured(s) end
+  if problem then return answers.misconfigured(s, true) end
   rules = checked
   local result, via, who, why = judge.request(s, rules, true)
   metrics.outcome(s, result, via)

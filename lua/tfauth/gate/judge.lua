@@ -33,11 +33,7 @@ local function by_session(state, rules, subrequest)
   local entry, err = sessions.current(state, sid)
   if err then return "unavailable", "session", "session store", err end
   if not entry then return "unauthenticated", "none" end
-  -- The main request's method: in auth_request's subrequest only
-  -- $request_method has it; in the guard the request's own is cheaper to
-  -- read (no variable looked up by name).
-  local method = subrequest and ngx.var.request_method or ngx.req.get_method()
-  if not request.SAFE_METHODS[method] and request.cross_site(state) then
+  if not request.SAFE_METHODS[request.method(subrequest)] and request.cross_site(state) then
     return "forbidden", "session", "cross_site_request"
   end
   if not identity.allowed_by(rules, entry.identity) then

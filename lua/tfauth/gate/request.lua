@@ -19,10 +19,19 @@ function request.prefers_html(accept)
   return html ~= nil and html > 0 and html >= other
 end
 
+--- The main request's method. In a subrequest (auth_request's: the caller
+-- says so) only `$request_method` holds it; elsewhere the request's own is
+-- the same and cheaper to read (no variable looked up by name, ~500
+-- instructions).
+function request.method(subrequest)
+  if subrequest then return ngx.var.request_method end
+  return ngx.req.get_method()
+end
+
 --- Whether this request is a browser's navigation: a GET (or HEAD, with
--- `or_head`) whose Accept prefers text/html.
-function request.from_browser(or_head)
-  local method = ngx.var.request_method
+-- `or_head`) whose Accept prefers text/html. subrequest: as method's.
+function request.from_browser(or_head, subrequest)
+  local method = request.method(subrequest)
   return (method == "GET" or or_head and method == "HEAD") and request.prefers_html(ngx.var.http_accept)
 end
 
