@@ -212,9 +212,10 @@ PY
   # VM's drift between rounds, which moves both rows of a round together,
   # cancels out of each ratio.
   paired() { # row base column larger-is-better: the median of the rounds' own costs
-    [ -f "$out.$1" ] && [ -f "$out.$2" ] || { echo "-"; return 0; }
+    # both rows must hold every round, else the rounds would not pair up
+    [ -s "$out.$1" ] && [ "$(wc -l <"$out.$1")" = "$( { wc -l <"$out.$2"; } 2>/dev/null)" ] || { echo "-"; return 0; }
     paste -d' ' <(awk -v c="$3" '{print $c}' "$out.$1") <(awk -v c="$3" '{print $c}' "$out.$2") |
-      awk -v up="$4" '{ if (up) print 100 * (1 - $1 / $2); else print 100 * (1 - $2 / $1) }' | median |
+      awk -v up="$4" '{ if (up) printf "%.4f\n", 100 * (1 - $1 / $2); else printf "%.4f\n", 100 * (1 - $2 / $1) }' | median |
       awk '{ printf "%.1f%%", $1 }'
   }
   [ -z "$CALLGRIND_ONLY" ] && echo "- paired by round (the median of each round's own cost): session cookie $(paired session bare_cookie 1 1) by req/s, $(paired session bare_cookie 6 0) by worker CPU; cached bearer $(paired bearer bare_bearer 1 1) by req/s, $(paired bearer bare_bearer 6 0) by worker CPU"

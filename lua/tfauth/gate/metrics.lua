@@ -88,7 +88,11 @@ end
 -- (crc32) and compares the whole key on every incr, and a series' name is
 -- ~60 bytes: ~500 instructions on every guarded request (callgrind). The
 -- tag changes with the list, so counts the dict kept across a reload (it
--- outlives one) never land on another series after an upgrade; a name
+-- outlives one) never land on another series after an upgrade: such an
+-- upgrade starts the counters from zero, as a restart does (Prometheus
+-- reads that as a counter reset), and the old keys stay in the dict until
+-- nginx restarts (~100 of them, a few KB; not deleted at init, where the
+-- workers of the old version may still be counting under them). A name
 -- outside the list keeps a key of its own ("m:" and the name).
 local DICT_KEY = setmetatable({}, { __index = function(t, name)
   local key = "m:" .. name

@@ -15,9 +15,10 @@
 -- shared dict's `err` is exactly `store.FULL` ("no memory"). No write
 -- evicts anything.
 --
--- The shared dict also has `stamp(key)` (a counter that changes whenever
--- the value does, so a reader that cached the decoded value need not read
--- it again), `free_bytes()` and `capacity()`.
+-- The shared dict also has `stamp(key[, name])` (a counter that changes
+-- whenever the value does, so a reader that cached the decoded value need
+-- not read it again; `stamp_name(key)` is the name it lives under, for a
+-- reader that keeps it), `free_bytes()` and `capacity()`.
 --
 -- Why `tfauth.jwks` keeps its own two small stores (`Local`, `Shared`)
 -- rather than this one: it also runs outside nginx (plain Lua, where no
