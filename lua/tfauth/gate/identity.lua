@@ -71,6 +71,9 @@ local function client_roles(who, client)
   return type(roles) == "table" and roles or nil
 end
 
+-- What a rule that lists nothing iterates over: no table made per request.
+local NONE = setmetatable({}, { __newindex = function() error("tfauth.gate: NONE is read-only", 2) end })
+
 --- Whether rules let who in. rules: nil (any valid user) or { roles = {...},
 -- client_roles = { [client] = {...} } }: any one listed role lets in; rules
 -- that list none let nobody in.
@@ -80,10 +83,10 @@ function identity.allowed_by(rules, who)
   for key in pairs(rules) do
     if key ~= "roles" and key ~= "client_roles" then error("tfauth.gate: unknown rule " .. tostring(key), 3) end
   end
-  for _, role in ipairs(rules.roles or {}) do
+  for _, role in ipairs(rules.roles or NONE) do
     if holds(who.realm_roles, role) then return true end
   end
-  for client, roles in pairs(rules.client_roles or {}) do
+  for client, roles in pairs(rules.client_roles or NONE) do
     local held = client_roles(who, client)
     if held then
       for _, role in ipairs(roles) do

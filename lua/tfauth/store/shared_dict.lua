@@ -30,26 +30,30 @@ function Dict:get(key)
   return value
 end
 
+-- The key's stamp lives under "~" and the key: the one place that says so.
+local function stamp_of(key) return "~" .. key end
+
 --- The name of key's stamp in the dict: a caller that reads the stamp
 -- on every request keeps it, and hands it to stamp (no string made each time).
 function Dict.stamp_name(_, key)
-  return "~" .. key
+  return stamp_of(key)
 end
 
 function Dict:stamp(key, name)
-  return self.dict:get(name or "~" .. key)
+  return self.dict:get(name or stamp_of(key))
 end
 
 -- A new stamp for key, after its value was written, without evicting:
 -- true, or nil, err. The value first, then the stamp: a reader that sees the
 -- new stamp must find the new value (it caches what it read under that stamp).
 local function new_stamp(dict, key, ttl)
+  local name = stamp_of(key)
   for _ = 1, 3 do
-    if dict:incr("~" .. key, 1) then
-      dict:expire("~" .. key, ttl)
+    if dict:incr(name, 1) then
+      dict:expire(name, ttl)
       return true
     end
-    local ok, err = dict:safe_add("~" .. key, 1, ttl)
+    local ok, err = dict:safe_add(name, 1, ttl)
     if ok then return true end
     if err ~= "exists" then return nil, err end -- else another worker made it between our two calls
   end
@@ -63,14 +67,15 @@ end
 -- Only over an existing key: the stamp must exist before and still after
 -- the write (a delete removes the stamp first); else the write is undone.
 local function replace(dict, key, value, ttl)
-  if not dict:get("~" .. key) then return false end
+  local name = stamp_of(key)
+  if not dict:get(name) then return false end
   local ok, err = dict:safe_set(key, value, ttl)
   if not ok then return failed(err) end
-  if not dict:incr("~" .. key, 1) then -- deleted by another worker meanwhile
+  if not dict:incr(name, 1) then -- deleted by another worker meanwhile
     dict:delete(key)
     return false
   end
-  dict:expire("~" .. key, ttl)
+  dict:expire(name, ttl)
   return true
 end
 
@@ -96,7 +101,7 @@ end
 -- lock is held by token (false otherwise).
 function Dict:delete(key, options)
   if options and not holds(self.dict, options) then return false end
-  self.dict:delete("~" .. key) -- first: a concurrent "only if it exists" write then fails
+  self.dict:delete(stamp_of(key)) -- first: a concurrent "only if it exists" write then fails
   self.dict:delete(key)
   return true
 end
