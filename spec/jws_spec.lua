@@ -380,6 +380,36 @@ describe("jwt.verify", function()
       assert.equal("opts", helper.error_of(core.jwt_check, token, keys, 5).field)
     end)
 
+    it("the gate's lean entry returns a refusal's reason and kid_missing only, the claims as before", function()
+      local core = require "tfauth.core"
+      local keys = jwt.keyset(jwks_of(request.tokens.RS256.key, request.tokens.ES256.key))
+      local token = mint().tokens.RS256
+      local h, p, s = split(token)
+      assert.same(jwt.verify(token, keys, OPTS), (core.jwt_check("Bearer " .. token, keys, OPTS, 7, true)))
+      local other = (s:sub(1, 1) == "A" and "B" or "A") .. s:sub(2)
+      local unknown = b64(cjson.encode { alg = "RS256", kid = "not-in-the-set" })
+      local expired = mint().tokens.expired
+      for _, case in ipairs {
+        { "signature", false, join(h, p, other) }, -- twice: the second from the refused-signature memory
+        { "signature", false, join(h, p, other) },
+        { "key", true, join(unknown, p, s) },
+        { "algorithm", false, mint().tokens.ES256 },
+        { "malformed", false, join(h, p, s .. "=") },
+        { "malformed", false, "a.b" },
+        { "expired", false, expired },
+      } do
+        local results = { n = select("#", core.jwt_check(case[3], keys, OPTS, 0, true)),
+          core.jwt_check(case[3], keys, OPTS, 0, true) }
+        assert.same({ n = 3, nil, case[1], case[2] }, results, case[1])
+        -- the same refusal as the full entry's
+        local err = select(2, core.jwt_check(case[3], keys, OPTS))
+        assert.equal(case[1], err.reason)
+        assert.equal(case[2], err.kid_missing == true)
+      end
+      -- argument errors are still raised
+      assert.equal("opts", helper.error_of(core.jwt_check, token, keys, 5, 0, true).field)
+    end)
+
     it("refuses padding, standard base64 and whitespace anywhere", function()
       local h, p, s = split(good())
       refused("malformed", join(h .. "=", p, s))

@@ -2,7 +2,8 @@
  * made from a JWKS (jwk.c).
  *
  *   core.jwt_verify(token, keyset, opts [, skip])  -> claims, header
- *   core.jwt_check(token, keyset, opts [, skip])   -> claims | nil, err
+ *   core.jwt_check(token, keyset, opts [, skip [, lean]])
+ *       -> claims | nil, err | (lean) nil, reason, kid_missing
  *
  * skip (default 0): the token starts after the first `skip` bytes of the
  * string, so that the gate verifies "Bearer <token>" in place and makes no
@@ -57,6 +58,7 @@ typedef struct {
     header_view h;
     int claims;      /* the decoded table; 0 until read */
     jmp_buf *refused; /* jwt_check: where a refusal returns to; NULL: raise it */
+    int lean;         /* jwt_check: a refusal is its reason and kid_missing only */
 } verification;
 
 static const char *const option_names[] = {"issuer", "audience", "algorithms", "types", "leeway", "now", NULL};
@@ -184,6 +186,11 @@ static void set_string(lua_State *L, int err, const char *name, const char *s, s
 
 static int refuse(lua_State *L, const verification *v, const char *reason, int kid_missing, const char *why) {
     int err;
+    if (v->lean) {
+        lua_pushstring(L, reason);
+        lua_pushboolean(L, kid_missing);
+        longjmp(*v->refused, 1);
+    }
     tf_error_push(L, TF_TOKEN, OP_VERIFY, "token refused (%s): %s", reason, why);
     err = lua_gettop(L);
     lua_pushstring(L, reason);
@@ -464,9 +471,9 @@ static size_t read_skip(lua_State *L, int idx, size_t len) {
 }
 
 /* Both entries: refused (jwt_check) is where a refusal returns to, NULL
- * for jwt_verify (it raises). Pushes the claims (jwt_verify: then the
- * header); returns how many values. */
-static int verify(lua_State *L, jmp_buf *refused) {
+ * for jwt_verify (it raises); lean (jwt_check's) as in the file's header.
+ * Pushes the claims (jwt_verify: then the header); returns how many values. */
+static int verify(lua_State *L, jmp_buf *refused, int lean) {
     unsigned char buf[TF_B64URL_MAX(MAX_TOKEN) + 8];
     verification v;
     parts p;
@@ -486,6 +493,7 @@ static int verify(lua_State *L, jmp_buf *refused) {
     lua_settop(L, 3);
     read_opts(L, 3, &v); /* its errors are raised by both entries */
     v.refused = refused;
+    v.lean = refused && lean;
     split(L, &v, token, len, buf, &p);
 
     /* jwt_verify returns the header's table, so it decodes it every time. */
@@ -512,20 +520,22 @@ static int verify(lua_State *L, jmp_buf *refused) {
 
 /* core.jwt_verify(token, keyset, opts [, skip]) -> claims, header */
 static int jwt_verify(lua_State *L) {
-    return verify(L, NULL);
+    return verify(L, NULL, 0);
 }
 
-/* core.jwt_check(token, keyset, opts [, skip]) -> claims | nil, err. Its
- * own frame holds the jump buffer, so that no local of verify's is read
- * after a jump. */
+/* core.jwt_check(token, keyset, opts [, skip [, lean]]) -> claims | nil, err
+ * | (lean) nil, reason, kid_missing. Its own frame holds the jump buffer, so
+ * that no local of verify's is read after a jump; lean is read before the
+ * jump can happen, so it needs no volatile. */
 static int jwt_check(lua_State *L) {
     jmp_buf refused;
+    const int lean = lua_toboolean(L, 5);
     if (setjmp(refused)) {
         lua_pushnil(L);
-        lua_insert(L, -2);
-        return 2;
+        lua_insert(L, lean ? -3 : -2);
+        return lean ? 3 : 2;
     }
-    return verify(L, &refused);
+    return verify(L, &refused, lean);
 }
 
 void tf_open_jws(lua_State *L, int module) {

@@ -414,9 +414,10 @@ end
 local LOOK_EVERY = 0.1
 
 -- text verified with verifier: core.jwt_verify (a refusal raised; claims,
--- header) or core.jwt_check (a refusal returned: claims | nil, err). The set
--- is fetched first when due, and again once when the token's kid is not in it.
-local function verify_with(self, verifier, text, skip, opts)
+-- header) or core.jwt_check (a refusal returned: claims | nil, err; lean:
+-- nil, reason, kid_missing). The set is fetched first when due, and again
+-- once when the token's kid is not in it.
+local function verify_with(self, verifier, text, skip, opts, lean)
   local started = clock()
   opts = with_issuer(opts, self.issuer)
   if not self.keys or started >= (self.next_look or 0) then
@@ -428,11 +429,11 @@ local function verify_with(self, verifier, text, skip, opts)
     self.next_look = started + LOOK_EVERY
   end
   if not self.keys then precheck(text, opts, skip); error(self:_unavailable(), 0) end
-  local ok, claims, header = pcall(verifier, text, self.keys, opts, skip)
+  local ok, claims, header, kid_missing = pcall(verifier, text, self.keys, opts, skip, lean)
   if ok and claims then return claims, header end
   local err = ok and header or claims
-  if is_error(err) and err.kind == "token" and err.kid_missing and refetched(self, started) then
-    return verifier(text, self.keys, opts, skip)
+  if (kid_missing or is_error(err) and err.kind == "token" and err.kid_missing) and refetched(self, started) then
+    return verifier(text, self.keys, opts, skip, lean)
   end
   if ok then return nil, err end
   error(err, 0)
@@ -456,10 +457,11 @@ end
 -- Internal (the gate's): `verify` of the token that starts after the first
 -- `skip` bytes of text ("Bearer <token>", skip 7): no second long string is
 -- made from the header (LuaJIT interns every string it makes). A refusal is
--- returned, not raised: the claims, or nil and the `token` error; other
--- errors (no key set, bad arguments) are raised.
-function Jwks:_check_in(text, skip, opts)
-  return verify_with(self, core.jwt_check, text, skip, opts)
+-- returned, not raised: the claims, or nil and the `token` error (lean: nil
+-- and its reason, no error object made); other errors (no key set, bad
+-- arguments) are raised.
+function Jwks:_check_in(text, skip, opts, lean)
+  return verify_with(self, core.jwt_check, text, skip, opts, lean)
 end
 
 function Jwks:__tostring()

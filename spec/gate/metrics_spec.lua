@@ -57,5 +57,33 @@ support.suite("tfauth.gate #nginx", function(t)
         - before["tfauth_gate_requests_total{outcome=unauthenticated,via=bearer}"])
       assert.is_true(now["tfauth_jwks_fetches_total{result=ok}"] >= 1)
     end)
+
+    bearer_it("counts refused bearer tokens by reason at warn, where none is logged", function()
+      local token = h.login("alice").access_token
+      local claims = require("tfauth").jwt.claims(token)
+      claims.exp = os.time() - 120
+      local sig = token:match("([^.]+)$")
+      local forged = token:sub(1, #token - #sig) .. (sig:sub(1, 1) == "A" and "B" or "A") .. sig:sub(2)
+      local cases = {
+        { "signature", forged }, { "signature", forged }, -- the second from the refused-signature memory
+        { "key", h.sign { claims = claims, header = { kid = "not-in-the-realm" } } },
+        { "expired", h.sign { claims = claims } },
+        { "malformed", "a.b.c" },
+      }
+      local before, mark = metrics(t.url), #support.log_of(t.prefix)
+      for _, case in ipairs(cases) do
+        local status = t.get("/app/x", { jar = false, headers = { "Authorization: Bearer " .. case[2] } })
+        assert.equal(401, status, case[1])
+      end
+      local now = metrics(t.url)
+      local expected = { signature = 2, key = 1, expired = 1, malformed = 1 }
+      for reason, n in pairs(expected) do
+        local series = "tfauth_gate_bearer_refused_total{reason=" .. reason .. "}"
+        assert.equal(n, now[series] - before[series], reason)
+      end
+      assert.equal(5, now["tfauth_gate_requests_total{outcome=unauthenticated,via=bearer}"]
+        - before["tfauth_gate_requests_total{outcome=unauthenticated,via=bearer}"])
+      assert.is_nil(support.log_of(t.prefix):sub(mark + 1):find("bearer token refused", 1, true))
+    end)
   end)
 end)
