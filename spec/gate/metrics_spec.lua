@@ -58,6 +58,20 @@ support.suite("tfauth.gate #nginx", function(t)
       assert.is_true(now["tfauth_jwks_fetches_total{result=ok}"] >= 1)
     end)
 
+    bearer_it("follows a key rotation at warn, where a refusal is lean: the new kid verified after one refetch",
+      function()
+      local function bearer(token)
+        return (t.get("/app/x", { jar = false, headers = { "Authorization: Bearer " .. token } }))
+      end
+      assert.equal(200, bearer(h.login("alice").access_token)) -- the key set loaded
+      local fetches = count(h.certs_path)
+      h.rotate()
+      local fresh = h.login("alice").access_token
+      assert.equal(200, bearer(fresh))
+      assert.equal(200, bearer(fresh))
+      assert.equal(fetches + 1, count(h.certs_path))
+    end)
+
     bearer_it("counts refused bearer tokens by reason at warn, where none is logged", function()
       local token = h.login("alice").access_token
       local claims = require("tfauth").jwt.claims(token)

@@ -147,10 +147,11 @@ end
 
 -- One info line and one count per refused token: the reason (the C core's
 -- fixed set, else "error"), and what the token claimed to be, never the
--- token, its signature or its other claims. err: the refusal, or only its
--- reason (a lean check, when info lines are not logged).
-local function refused(state, err)
-  if type(err) == "string" then
+-- token, its signature or its other claims. err: the refusal (or a raised
+-- error); lean: err is only the refusal's reason (the C core's fixed set),
+-- asked for when info lines are not logged.
+local function refused(state, err, lean)
+  if lean then
     metrics.bearer_refused(state, err)
     return err
   end
@@ -183,7 +184,7 @@ function identity.of_bearer(state, text, skip, authorization)
     end
     return nil, "refused", refused(state, err)
   end
-  if not claims then return nil, "refused", refused(state, err) end
+  if not claims then return nil, "refused", refused(state, err, lean) end
   local who = identity.of(claims, authorization)
   local ttl = (who.exp or 0) - ngx.now()
   if ttl > 0 then state.tokens:set(authorization, who, ttl) end
