@@ -145,20 +145,14 @@ local function loggable(value)
   return '"' .. table.concat(out) .. '"'
 end
 
--- One info line and one count per refused token: the reason (the C core's
--- fixed set, else "error"), and what the token claimed to be, never the
--- token, its signature or its other claims. err: the refusal (or a raised
--- error); lean: err is only the refusal's reason (the C core's fixed set),
--- asked for when info lines are not logged.
-local function refused(state, err, lean)
-  if lean then
-    metrics.bearer_refused(state, err)
-    return err
-  end
+-- One count per refused token, by its reason (the C core's fixed set, else
+-- "error"), and when logged (info lines are), one line: what the token
+-- claimed to be, never the token, its signature or its other claims.
+local function refused(state, err, logged)
   local is_token = tfauth.is_error(err) and err.kind == "token"
   local reason = is_token and err.reason or "error"
   metrics.bearer_refused(state, reason)
-  if not runtime.logs(ngx.INFO) then return reason end -- at the usual warn, formatting it is waste
+  if not logged then return reason end -- at the usual warn, formatting it is waste
   ngx.log(ngx.INFO, "tfauth: bearer token refused: reason=", reason, " kid=", loggable(is_token and err.kid),
     " alg=", loggable(is_token and err.alg), " iss=", loggable(is_token and err.iss))
   return reason
@@ -174,17 +168,21 @@ function identity.of_bearer(state, text, skip, authorization)
   -- refused token); an unreachable key set or a bug is raised. When no
   -- info line will be logged, only its reason (lean: no error object, its
   -- message and fields made: ~4,000 instructions off each refused token).
-  local lean = not runtime.logs(ngx.INFO)
-  local ok, claims, err = pcall(state.jwks._check_in, state.jwks, text, skip, state.bearer.verify, lean)
+  local logged = runtime.logs(ngx.INFO)
+  local ok, claims, err = pcall(state.jwks._check_in, state.jwks, text, skip, state.bearer.verify, not logged)
   if not ok then
     err = claims
     if tfauth.is_error(err) and identity.TRANSIENT[err.kind] then return nil, "unavailable", tostring(err) end
     if not (tfauth.is_error(err) and err.kind == "token") then -- a malformed token is refused before a fetch
       ngx.log(ngx.ERR, "tfauth: bearer verification failed: ", tostring(err))
     end
-    return nil, "refused", refused(state, err)
+    return nil, "refused", refused(state, err, logged)
   end
-  if not claims then return nil, "refused", refused(state, err, lean) end
+  if not claims then
+    if logged then return nil, "refused", refused(state, err, true) end
+    metrics.bearer_refused(state, err) -- lean: err is the reason
+    return nil, "refused", err
+  end
   local who = identity.of(claims, authorization)
   local ttl = (who.exp or 0) - ngx.now()
   if ttl > 0 then state.tokens:set(authorization, who, ttl) end
